@@ -7,6 +7,7 @@ package api
 
 import (
 	"encoding/json"
+	"reflect"
 	"time"
 )
 
@@ -178,11 +179,27 @@ const (
 )
 
 // DeepCopy returns an independent copy of obj. Objects from a cache are
-// shared and must never be mutated: copy first.
+// shared and must never be mutated: copy first. obj may be a concrete
+// pointer (*Pod) or an interface holding one (Object); the copy has the same
+// dynamic type.
 func DeepCopy[T any](obj T) T {
 	b, err := json.Marshal(obj)
 	if err != nil {
 		panic("api.DeepCopy: " + err.Error())
+	}
+	if reflect.TypeFor[T]().Kind() == reflect.Interface {
+		dyn := reflect.TypeOf(obj)
+		if dyn == nil {
+			return obj
+		}
+		if dyn.Kind() != reflect.Pointer {
+			panic("api.DeepCopy: interface must hold a pointer, not " + dyn.String())
+		}
+		out := reflect.New(dyn.Elem())
+		if err := json.Unmarshal(b, out.Interface()); err != nil {
+			panic("api.DeepCopy: " + err.Error())
+		}
+		return out.Interface().(T)
 	}
 	var out T
 	if err := json.Unmarshal(b, &out); err != nil {

@@ -128,9 +128,14 @@ func NewUnauthorized() *Status {
 	return NewStatus(http.StatusUnauthorized, ReasonUnauthorized, "Unauthorized")
 }
 
-// NewForbidden is a 403.
+// NewForbidden is a 403: `pods "x" is forbidden: reason`, or without a name
+// `deployments.apps is forbidden: reason`.
 func NewForbidden(group, resource, name string, reason string) *Status {
-	s := NewStatus(http.StatusForbidden, ReasonForbidden, fmt.Sprintf("%s %q is forbidden: %s", qualified(group, resource), name, reason))
+	subject := qualified(group, resource)
+	if name != "" {
+		subject = fmt.Sprintf("%s %q", subject, name)
+	}
+	s := NewStatus(http.StatusForbidden, ReasonForbidden, fmt.Sprintf("%s is forbidden: %s", subject, reason))
 	s.Details = &StatusDetails{Name: name, Group: group, Kind: resource}
 	return s
 }
