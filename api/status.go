@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 )
 
@@ -213,15 +214,32 @@ func (e *FieldError) ErrorBody() string {
 	return s
 }
 
+// formatBadValue prints a rejected value as Kubernetes does: strings quoted,
+// pointers followed, Stringers by their String, composites as Go syntax
+// (`map[string]string{"run":"x"}`).
 func formatBadValue(v any) string {
+	rv := reflect.ValueOf(v)
+	for rv.Kind() == reflect.Pointer {
+		if rv.IsNil() {
+			return "null"
+		}
+		rv = rv.Elem()
+	}
+	if !rv.IsValid() {
+		return "null"
+	}
+	v = rv.Interface()
 	switch v := v.(type) {
 	case string:
 		return fmt.Sprintf("%q", v)
-	case nil:
-		return "null"
-	default:
-		return fmt.Sprintf("%v", v)
+	case fmt.Stringer:
+		return v.String()
 	}
+	switch rv.Kind() {
+	case reflect.Map, reflect.Slice, reflect.Array, reflect.Struct:
+		return fmt.Sprintf("%#v", v)
+	}
+	return fmt.Sprintf("%v", v)
 }
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.ErrorBody() }

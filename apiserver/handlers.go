@@ -365,6 +365,11 @@ func (s *Server) updateObject(ctx context.Context, q *request, obj api.Object, s
 		if status {
 			next = withStatusOf(api.DeepCopy(current), next)
 		} else {
+			// A client sending the whole object (kubectl apply) leaves out what
+			// the server allocated; keep it, as Kubernetes does.
+			if svc, ok := next.(*api.Service); ok {
+				api.KeepServiceAllocations(svc, current.(*api.Service))
+			}
 			api.Default(next)
 			prepareForUpdate(next, current)
 		}
