@@ -22,6 +22,7 @@ import (
 	"kubelite/apiserver/auth"
 	"kubelite/apiserver/etcd"
 	"kubelite/apiserver/storage"
+	"kubelite/controller/allocator"
 )
 
 // serverOptions are the flags of `kubelite server`.
@@ -122,11 +123,18 @@ func runServer(ctx context.Context, o serverOptions) error {
 		return fmt.Errorf("api server listen: %w", err)
 	}
 	localURL := "https://" + net.JoinHostPort(localAddress(o.BindAddress), strconv.Itoa(o.Port))
+	// Service cluster IPs and node ports are allocated in etcd transactions
+	// while the Service is written, as Kubernetes' Service registry does.
+	services, err := allocator.NewServiceHook(etcdClient, allocator.Config{ServiceCIDR: o.ServiceCIDR, NodePortRange: o.NodePortRange})
+	if err != nil {
+		return fmt.Errorf("service allocator: %w", err)
+	}
 	srv := apiserver.New(apiserver.Config{
 		Store:           store,
 		Scheme:          api.NewScheme(),
 		Authenticate:    authn.Middleware,
 		Authorize:       auth.DefaultPolicy().AuthorizeRequest,
+		Hooks:           map[string]apiserver.Hook{"services": services},
 		ExternalAddress: net.JoinHostPort(advertised(o), strconv.Itoa(o.Port)),
 	})
 	if err := srv.Bootstrap(ctx); err != nil {
@@ -137,6 +145,9 @@ func runServer(ctx context.Context, o serverOptions) error {
 		return fmt.Errorf("admin kubeconfig: %w", err)
 	}
 	go store.RunCompactor(ctx, 5*time.Minute, 10000)
+	go services.RunRepair(ctx, time.Minute, func(ctx context.Context) ([]api.Service, error) {
+		return listServices(ctx, store)
+	})
 
 	slog.Info("kubelite server ready", "api", localURL, "kubeconfig", kubeconfig, "etcd", etcdDescription(o))
 	if err := srv.Serve(ctx, tls.NewListener(ln, pki.ServingTLSConfig())); err != nil {
@@ -228,4 +239,18 @@ func machineAddresses() []string {
 		}
 	}
 	return out
+}
+
+// listServices reads every Service straight from storage, for the allocator's repair loop.
+func listServices(ctx context.Context, store *storage.Store) ([]api.Service, error) {
+	res, _ := api.NewScheme().ByName("services")
+	objs, _, err := store.For(res).List(ctx, "", nil)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Service, 0, len(objs))
+	for _, o := range objs {
+		out = append(out, *o.(*api.Service))
+	}
+	return out, nil
 }

@@ -579,3 +579,30 @@ func TestDiscoveryAndLimits(t *testing.T) {
 func insecureHTTP() *http.Client {
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 }
+
+// kubectl apply of a ClusterIP manifest over a NodePort Service leaves the
+// node ports and externalTrafficPolicy in the merged object; the server
+// drops them instead of refusing the update, as Kubernetes does.
+func TestServiceTypeChangeDropsNodePortFields(t *testing.T) {
+	tc := startCluster(t)
+	ctx := ctxT(t)
+	svcs := client.For[api.Service](tc.admin, "default")
+	svc := &api.Service{
+		ObjectMeta: api.ObjectMeta{Name: "httpd-svc"},
+		Spec: api.ServiceSpec{Type: "NodePort", ClusterIP: "10.96.0.50", Selector: map[string]string{"run": "httpd"},
+			Ports: []api.ServicePort{{Port: 8080, TargetPort: api.FromInt(80), NodePort: 31000}}},
+	}
+	created, err := svcs.Create(ctx, svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created.Spec.Type = "ClusterIP"
+	updated, err := svcs.Update(ctx, created)
+	if err != nil {
+		t.Fatalf("type change refused: %v", err)
+	}
+	if p := updated.Spec.Ports[0]; p.NodePort != 0 || updated.Spec.ExternalTrafficPolicy != "" || updated.Spec.ClusterIP != "10.96.0.50" {
+		t.Fatalf("after NodePort→ClusterIP: nodePort=%d externalTrafficPolicy=%q clusterIP=%q",
+			p.NodePort, updated.Spec.ExternalTrafficPolicy, updated.Spec.ClusterIP)
+	}
+}

@@ -305,9 +305,6 @@ func (s *Server) createObject(ctx context.Context, q *request, obj api.Object) (
 	}
 	api.Default(obj)
 	prepareForCreate(obj)
-	if errs := api.Validate(obj); len(errs) > 0 {
-		return nil, api.NewInvalid(q.res.Group, q.res.Kind, meta.Name, errs)
-	}
 	rollback := func() {}
 	if hook := s.cfg.Hooks[q.res.Plural]; hook != nil {
 		rb, err := hook.BeforeCreate(ctx, obj)
@@ -317,6 +314,10 @@ func (s *Server) createObject(ctx context.Context, q *request, obj api.Object) (
 		if rb != nil {
 			rollback = rb
 		}
+	}
+	if errs := api.Validate(obj); len(errs) > 0 {
+		rollback()
+		return nil, api.NewInvalid(q.res.Group, q.res.Kind, meta.Name, errs)
 	}
 	created, err := s.store.For(q.res).Create(ctx, obj)
 	if err != nil {
@@ -373,15 +374,15 @@ func (s *Server) updateObject(ctx context.Context, q *request, obj api.Object, s
 			api.Default(next)
 			prepareForUpdate(next, current)
 		}
-		if errs := api.ValidateUpdate(next, current); len(errs) > 0 {
-			return nil, api.NewInvalid(q.res.Group, q.res.Kind, q.name, errs)
-		}
 		if hook != nil && !status {
 			rb, err := hook.BeforeUpdate(ctx, next, current)
 			if err != nil {
 				return nil, err
 			}
 			rollback = rb
+		}
+		if errs := api.ValidateUpdate(next, current); len(errs) > 0 {
+			return nil, api.NewInvalid(q.res.Group, q.res.Kind, q.name, errs)
 		}
 		old = current
 		return next, nil

@@ -55,6 +55,9 @@ func prepareForUpdate(next, current api.Object) {
 	if hasField(next, "Status") {
 		copyField(next, current, "Status")
 	}
+	if svc, ok := next.(*api.Service); ok {
+		dropTypeDependentFields(svc, current.(*api.Service))
+	}
 	if ns, ok := next.(*api.Namespace); ok {
 		ns.Spec = current.(*api.Namespace).Spec // changed only through namespaces/{name}/finalize
 	}
@@ -176,4 +179,36 @@ func generateName(prefix string) string {
 		out = append(out, alphabet[int(c)%len(alphabet)])
 	}
 	return string(out)
+}
+
+// dropTypeDependentFields clears what only the old Service type needed when
+// an update changes the type and the client left the old values in place
+// (kubectl apply merges onto the live object), as Kubernetes does: a
+// NodePort Service turned back into ClusterIP loses its node ports and its
+// externalTrafficPolicy instead of failing validation.
+func dropTypeDependentFields(svc, old *api.Service) {
+	needsNodePorts := func(t string) bool { return t == api.ServiceTypeNodePort || t == api.ServiceTypeLoadBalancer }
+	if needsNodePorts(old.Spec.Type) && !needsNodePorts(svc.Spec.Type) {
+		oldPorts := map[int32]bool{}
+		for _, p := range old.Spec.Ports {
+			oldPorts[p.NodePort] = true
+		}
+		for i := range svc.Spec.Ports {
+			if oldPorts[svc.Spec.Ports[i].NodePort] {
+				svc.Spec.Ports[i].NodePort = 0
+			}
+		}
+		if svc.Spec.ExternalTrafficPolicy == old.Spec.ExternalTrafficPolicy {
+			svc.Spec.ExternalTrafficPolicy = ""
+		}
+		if svc.Spec.HealthCheckNodePort == old.Spec.HealthCheckNodePort {
+			svc.Spec.HealthCheckNodePort = 0
+		}
+	}
+	if old.Spec.Type == api.ServiceTypeLoadBalancer && svc.Spec.Type != api.ServiceTypeLoadBalancer {
+		if svc.Spec.AllocateLoadBalancerNodePorts != nil && old.Spec.AllocateLoadBalancerNodePorts != nil &&
+			*svc.Spec.AllocateLoadBalancerNodePorts == *old.Spec.AllocateLoadBalancerNodePorts {
+			svc.Spec.AllocateLoadBalancerNodePorts = nil
+		}
+	}
 }
