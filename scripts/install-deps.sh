@@ -10,6 +10,7 @@ packages=(
   iptables iproute2
   busybox-static
   dnsperf shellcheck
+  docker-registry
 )
 
 missing=()
