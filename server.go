@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -22,6 +23,8 @@ import (
 	"kubelite/apiserver/auth"
 	"kubelite/apiserver/etcd"
 	"kubelite/apiserver/storage"
+	"kubelite/controller"
+	"kubelite/controller/all"
 	"kubelite/controller/allocator"
 )
 
@@ -39,6 +42,9 @@ type serverOptions struct {
 	ClusterCIDR      string
 	NodePortRange    string
 	ClusterDomain    string
+	LoadBalancerPool string
+	NodeMonitorGrace time.Duration
+	PodEviction      time.Duration
 }
 
 func newServerCommand() *cobra.Command {
@@ -64,6 +70,9 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&o.ClusterCIDR, "cluster-cidr", "10.244.0.0/16", "range of Pod IPs; each node gets a /24")
 	f.StringVar(&o.NodePortRange, "service-node-port-range", "30000-32767", "range of NodePorts")
 	f.StringVar(&o.ClusterDomain, "cluster-domain", "cluster.local", "DNS domain of the cluster")
+	f.StringVar(&o.LoadBalancerPool, "loadbalancer-pool", "", "addresses for LoadBalancer Services (a CIDR or a range a.b.c.d-a.b.c.e); empty leaves them <pending>")
+	f.DurationVar(&o.NodeMonitorGrace, "node-monitor-grace-period", 40*time.Second, "how long a silent node stays Ready")
+	f.DurationVar(&o.PodEviction, "pod-eviction-timeout", 60*time.Second, "how long Pods stay on a NotReady node before they are replaced elsewhere")
 	return cmd
 }
 
@@ -149,8 +158,32 @@ func runServer(ctx context.Context, o serverOptions) error {
 		return listServices(ctx, store)
 	})
 
+	// The controllers reach the API like any other client, over HTTPS with
+	// the admin token, as kube-controller-manager does.
+	self, err := client.New(&client.Config{Server: localURL, Token: tokens.Admin, CAData: pki.CACertPEM, UserAgent: "kubelite-controller-manager"})
+	if err != nil {
+		return fmt.Errorf("controller client: %w", err)
+	}
+	managerConfig := controller.ManagerConfig{
+		Client:                 self,
+		Etcd:                   etcdClient,
+		Identity:               identity(),
+		ServiceCIDR:            o.ServiceCIDR,
+		ClusterCIDR:            o.ClusterCIDR,
+		APIServerAddress:       advertised(o),
+		APIServerPort:          o.Port,
+		LoadBalancerPool:       o.LoadBalancerPool,
+		NodeMonitorGracePeriod: o.NodeMonitorGrace,
+		PodEvictionTimeout:     o.PodEviction,
+		Controllers:            all.Controllers(),
+	}
+
 	slog.Info("kubelite server ready", "api", localURL, "kubeconfig", kubeconfig, "etcd", etcdDescription(o))
-	if err := srv.Serve(ctx, tls.NewListener(ln, pki.ServingTLSConfig())); err != nil {
+	err = runAll(ctx,
+		func(ctx context.Context) error { return srv.Serve(ctx, tls.NewListener(ln, pki.ServingTLSConfig())) },
+		func(ctx context.Context) error { return controller.RunManager(ctx, managerConfig) },
+	)
+	if err != nil {
 		return err
 	}
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
@@ -253,4 +286,36 @@ func listServices(ctx context.Context, store *storage.Store) ([]api.Service, err
 		out = append(out, *o.(*api.Service))
 	}
 	return out, nil
+}
+
+// identity names this server in leader election: hostname and a random suffix.
+func identity() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s_%x", host, b)
+}
+
+// runAll runs each part until ctx ends or one of them fails; then it stops
+// the others and waits for all of them. It returns the first failure.
+func runAll(ctx context.Context, parts ...func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(parts))
+	for _, part := range parts {
+		go func() {
+			err := part(ctx)
+			if err != nil && ctx.Err() == nil {
+				cancel()
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	for range parts {
+		if err := <-errs; err != nil && first == nil && !errors.Is(err, context.Canceled) {
+			first = err
+		}
+	}
+	return first
 }
