@@ -94,34 +94,10 @@ func Now() Time { return Time{time.Now().UTC().Truncate(time.Second)} }
 func NewTime(t time.Time) Time { return Time{t.UTC().Truncate(time.Second)} }
 
 // MarshalJSON implements json.Marshaler.
-func (t Time) MarshalJSON() ([]byte, error) {
-	if t.IsZero() {
-		return []byte("null"), nil
-	}
-	return json.Marshal(t.UTC().Format(time.RFC3339))
-}
+func (t Time) MarshalJSON() ([]byte, error) { return marshalTime(t.Time, time.RFC3339) }
 
 // UnmarshalJSON implements json.Unmarshaler.
-func (t *Time) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		t.Time = time.Time{}
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	if s == "" {
-		t.Time = time.Time{}
-		return nil
-	}
-	parsed, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return err
-	}
-	t.Time = parsed.UTC()
-	return nil
-}
+func (t *Time) UnmarshalJSON(b []byte) error { return unmarshalTime(b, time.RFC3339, &t.Time) }
 
 // MicroTime is metav1.MicroTime: RFC 3339 with microseconds (Leases, Events).
 type MicroTime struct {
@@ -131,17 +107,25 @@ type MicroTime struct {
 const microTimeFormat = "2006-01-02T15:04:05.000000Z07:00"
 
 // MarshalJSON implements json.Marshaler.
-func (t MicroTime) MarshalJSON() ([]byte, error) {
-	if t.IsZero() {
-		return []byte("null"), nil
-	}
-	return json.Marshal(t.UTC().Format(microTimeFormat))
-}
+func (t MicroTime) MarshalJSON() ([]byte, error) { return marshalTime(t.Time, microTimeFormat) }
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (t *MicroTime) UnmarshalJSON(b []byte) error {
+	return unmarshalTime(b, time.RFC3339Nano, &t.Time)
+}
+
+// marshalTime writes t in UTC in layout; the zero time is null.
+func marshalTime(t time.Time, layout string) ([]byte, error) {
+	if t.IsZero() {
+		return []byte("null"), nil
+	}
+	return json.Marshal(t.UTC().Format(layout))
+}
+
+// unmarshalTime reads null, "" or a time in layout into *t.
+func unmarshalTime(b []byte, layout string, t *time.Time) error {
+	*t = time.Time{}
 	if string(b) == "null" {
-		t.Time = time.Time{}
 		return nil
 	}
 	var s string
@@ -149,14 +133,13 @@ func (t *MicroTime) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	if s == "" {
-		t.Time = time.Time{}
 		return nil
 	}
-	parsed, err := time.Parse(time.RFC3339Nano, s)
+	parsed, err := time.Parse(layout, s)
 	if err != nil {
 		return err
 	}
-	t.Time = parsed.UTC()
+	*t = parsed.UTC()
 	return nil
 }
 
