@@ -1,0 +1,214 @@
+// Package iptables is the small part of iptables the service proxy needs:
+// create a chain, make sure one rule is present, read a table with
+// iptables-save, and write many chains at once with iptables-restore.
+//
+// The proxier takes the Interface, so its tests use the in-memory fake in
+// iptablestest. Runner is the real thing; it can act inside another network
+// namespace, which is how tests and the one-machine lab give every "node"
+// its own iptables without touching the machine's.
+package iptables
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+
+	goiptables "github.com/coreos/go-iptables/iptables"
+
+	"kubelite/nodeagent/proxy/netns"
+)
+
+// Table is an iptables table.
+type Table string
+
+// The tables the proxier writes.
+const (
+	TableNAT    Table = "nat"
+	TableFilter Table = "filter"
+)
+
+// Interface is what the proxier needs from iptables.
+type Interface interface {
+	// EnsureChain creates chain in table unless it exists. It never
+	// flushes an existing chain.
+	EnsureChain(ctx context.Context, table Table, chain string) error
+	// EnsureRule inserts rule at the head of chain unless an identical
+	// rule is already there. rule is in iptables' argument form, e.g.
+	// "-m", "comment", "--comment", "kubernetes service portals", "-j", "KUBE-SERVICES".
+	EnsureRule(ctx context.Context, table Table, chain string, rule ...string) error
+	// ChainExists reports whether chain exists in table.
+	ChainExists(ctx context.Context, table Table, chain string) (bool, error)
+	// Save returns `iptables-save -t table`.
+	Save(ctx context.Context, table Table) ([]byte, error)
+	// Restore applies data with `iptables-restore --noflush`: the chains
+	// data declares are created or flushed and refilled, every other chain
+	// is left as it is.
+	Restore(ctx context.Context, data []byte) error
+}
+
+// lockWaitSeconds is how long a command waits for the xtables lock that
+// serialises iptables commands on a machine (all namespaces share it).
+const lockWaitSeconds = 5
+
+// Runner runs the iptables commands of the machine, optionally inside a
+// network namespace. It is safe for concurrent use.
+type Runner struct {
+	netnsPath   string
+	ipt         *goiptables.IPTables
+	restorePath string
+	savePath    string
+}
+
+var _ Interface = (*Runner)(nil)
+
+// New returns a Runner for the network namespace bound at netnsPath ("" for
+// the caller's own). It fails if iptables, iptables-save or iptables-restore
+// is missing.
+func New(netnsPath string) (*Runner, error) {
+	ipt, err := goiptables.New(goiptables.Timeout(lockWaitSeconds))
+	if err != nil {
+		return nil, fmt.Errorf("iptables: %w", err)
+	}
+	restorePath, err := exec.LookPath("iptables-restore")
+	if err != nil {
+		return nil, fmt.Errorf("iptables: %w", err)
+	}
+	savePath, err := exec.LookPath("iptables-save")
+	if err != nil {
+		return nil, fmt.Errorf("iptables: %w", err)
+	}
+	return &Runner{netnsPath: netnsPath, ipt: ipt, restorePath: restorePath, savePath: savePath}, nil
+}
+
+// inNamespace runs fn in the runner's network namespace. go-iptables
+// starts its processes from the calling thread, so they run there too.
+func (r *Runner) inNamespace(ctx context.Context, fn func() error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return netns.Do(r.netnsPath, fn)
+}
+
+// EnsureChain implements Interface.
+func (r *Runner) EnsureChain(ctx context.Context, table Table, chain string) error {
+	return r.inNamespace(ctx, func() error {
+		exists, err := r.ipt.ChainExists(string(table), chain)
+		if err != nil {
+			return fmt.Errorf("checking chain %s in table %s: %w", chain, table, err)
+		}
+		if exists {
+			return nil
+		}
+		if err := r.ipt.NewChain(string(table), chain); err != nil {
+			return fmt.Errorf("creating chain %s in table %s: %w", chain, table, err)
+		}
+		return nil
+	})
+}
+
+// EnsureRule implements Interface.
+func (r *Runner) EnsureRule(ctx context.Context, table Table, chain string, rule ...string) error {
+	return r.inNamespace(ctx, func() error {
+		exists, err := r.ipt.Exists(string(table), chain, rule...)
+		if err != nil {
+			return fmt.Errorf("checking rule in %s/%s: %w", table, chain, err)
+		}
+		if exists {
+			return nil
+		}
+		if err := r.ipt.Insert(string(table), chain, 1, rule...); err != nil {
+			return fmt.Errorf("inserting rule in %s/%s: %w", table, chain, err)
+		}
+		return nil
+	})
+}
+
+// ChainExists implements Interface.
+func (r *Runner) ChainExists(ctx context.Context, table Table, chain string) (bool, error) {
+	var exists bool
+	err := r.inNamespace(ctx, func() error {
+		var err error
+		exists, err = r.ipt.ChainExists(string(table), chain)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("checking chain %s in table %s: %w", chain, table, err)
+	}
+	return exists, nil
+}
+
+// Save implements Interface.
+func (r *Runner) Save(ctx context.Context, table Table) ([]byte, error) {
+	var stdout, stderr bytes.Buffer
+	err := r.inNamespace(ctx, func() error {
+		cmd := exec.CommandContext(ctx, r.savePath, "-t", string(table))
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		return cmd.Run()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("iptables-save -t %s: %w: %s", table, err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.Bytes(), nil
+}
+
+// Restore implements Interface. It runs one `iptables-restore -w 5
+// --noflush`. Counters are not restored (--counters): the proxier's input
+// carries none, and rewriting a chain resets its rules' counters anyway.
+func (r *Runner) Restore(ctx context.Context, data []byte) error {
+	var stderr bytes.Buffer
+	err := r.inNamespace(ctx, func() error {
+		cmd := exec.CommandContext(ctx, r.restorePath, "-w", strconv.Itoa(lockWaitSeconds), "--noflush")
+		cmd.Stdin = bytes.NewReader(data)
+		cmd.Stderr = &stderr
+		return cmd.Run()
+	})
+	if err != nil {
+		return &RestoreError{Err: err, Stderr: strings.Join(strings.Fields(stderr.String()), " "), Line: failedLine(stderr.String(), data)}
+	}
+	return nil
+}
+
+// RestoreError is a failed iptables-restore, with the input line it
+// complained about when it named one. iptables-restore applies a table's
+// part all or nothing: a table it failed on is as it was.
+type RestoreError struct {
+	Err    error
+	Stderr string
+	Line   string // the failing input line, "" if unknown
+}
+
+func (e *RestoreError) Error() string {
+	msg := fmt.Sprintf("iptables-restore: %v: %s", e.Err, e.Stderr)
+	if e.Line != "" {
+		msg += fmt.Sprintf(" (input line: %s)", e.Line)
+	}
+	return msg
+}
+
+func (e *RestoreError) Unwrap() error { return e.Err }
+
+// failedLinePattern matches iptables-restore's "line 12 failed" (legacy)
+// and "Error occurred at line: 12" (nf_tables, which checks jumps only at
+// COMMIT and then names that line).
+var failedLinePattern = regexp.MustCompile(`line:? (\d+)`)
+
+// failedLine returns the input line that stderr names, or "".
+func failedLine(stderr string, input []byte) string {
+	m := failedLinePattern.FindStringSubmatch(stderr)
+	if m == nil {
+		return ""
+	}
+	n, err := strconv.Atoi(m[1])
+	if err != nil || n < 1 {
+		return ""
+	}
+	lines := strings.Split(string(input), "\n")
+	if n > len(lines) {
+		return ""
+	}
+	return lines[n-1]
+}

@@ -1,0 +1,598 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"kubelite/api"
+	"kubelite/api/client/cache"
+	"kubelite/nodeagent/proxy/iptables"
+)
+
+// Source is a list+watch cache of one resource, as the proxier uses it:
+// *cache.Informer satisfies it.
+type Source[PT any] interface {
+	List(namespace string) []PT
+	HasSynced() bool
+	AddHandler(h cache.Handler[PT])
+}
+
+// The shared caches are Sources.
+var (
+	_ Source[*api.Service]   = (*cache.Informer[api.Service, *api.Service])(nil)
+	_ Source[*api.Endpoints] = (*cache.Informer[api.Endpoints, *api.Endpoints])(nil)
+	_ Source[*api.Node]      = (*cache.Informer[api.Node, *api.Node])(nil)
+)
+
+// Sources are the caches the proxier reads.
+type Sources struct {
+	Services  Source[*api.Service]   // required
+	Endpoints Source[*api.Endpoints] // required
+	// Nodes tells which nodes are ready, to choose who announces each
+	// load-balancer IP (AnnouncingNode). Without it this node announces none.
+	Nodes Source[*api.Node]
+}
+
+// Config configures a Proxier.
+type Config struct {
+	// NodeName, ClusterCIDR and LocalDNS are as in RuleInput.
+	NodeName    string
+	ClusterCIDR netip.Prefix
+	LocalDNS    netip.AddrPort
+
+	// MinSyncInterval is the least time between two syncs: changes that
+	// arrive meanwhile are applied together by the next one. Default 100 ms.
+	MinSyncInterval time.Duration
+	// SyncPeriod is how often everything is rewritten even without a
+	// change, repairing whatever else changed the rules. Default 30 s.
+	SyncPeriod time.Duration
+	// CanaryInterval is how often the canary chains are checked. Default 5 s.
+	CanaryInterval time.Duration
+
+	Logger     *slog.Logger          // default slog.Default()
+	Registerer prometheus.Registerer // where metrics are registered; nil: nowhere
+}
+
+// Defaults for Config.
+const (
+	DefaultMinSyncInterval = 100 * time.Millisecond
+	DefaultSyncPeriod      = 30 * time.Second
+	DefaultCanaryInterval  = 5 * time.Second
+)
+
+// cacheSyncPollInterval is how often Run checks whether the caches have
+// loaded before the first sync.
+const cacheSyncPollInterval = 50 * time.Millisecond
+
+// Proxier keeps a node's iptables rules equal to BuildRules of the current
+// Services and Endpoints, as kube-proxy's iptables mode does.
+//
+// It works level-triggered. Cache handlers only note that something
+// changed and wake the sync loop; each sync reads the whole current state
+// from the caches, renders every rule, and writes them with a single
+// iptables-restore. A missed or repeated event therefore costs nothing, and
+// a burst of changes costs one sync.
+type Proxier struct {
+	cfg     Config
+	src     Sources
+	host    *Host
+	logger  *slog.Logger
+	metrics *metrics
+	running atomic.Bool
+
+	// wake has room for one signal: a handler that finds it full knows a
+	// sync is already due, and the change will be part of it.
+	wake chan struct{}
+
+	mu sync.Mutex
+	// endpointsChangedAt holds, per Endpoints object, when the oldest
+	// change not yet applied was seen, for the network programming latency.
+	endpointsChangedAt map[string]time.Time
+
+	// The rest belongs to the goroutine running Run.
+
+	// lastRules is what the last successful sync wrote.
+	lastRules *RuleSet
+	// ourChains are the per-Service chains present in the kernel after the
+	// last successful sync; nil when unknown, and then read back with
+	// iptables-save.
+	ourChains map[iptables.Table][]string
+
+	// afterSync, if set, is called after every sync attempt with the time
+	// it started and its result (tests).
+	afterSync func(started time.Time, err error)
+}
+
+// New returns a Proxier for the node host, fed by src. It registers its
+// handlers on the caches at once; whether the caches are already running
+// does not matter, as the first sync lists everything anyway.
+func New(cfg Config, src Sources, host *Host) (*Proxier, error) {
+	if src.Services == nil || src.Endpoints == nil {
+		return nil, errors.New("proxy: the Services and Endpoints sources are required")
+	}
+	if host == nil || host.IPTables == nil || host.Conntrack == nil || host.Sysctls == nil {
+		return nil, errors.New("proxy: host must have IPTables, Conntrack and Sysctls")
+	}
+	if cfg.NodeName == "" {
+		return nil, errors.New("proxy: NodeName is required")
+	}
+	if cfg.MinSyncInterval <= 0 {
+		cfg.MinSyncInterval = DefaultMinSyncInterval
+	}
+	if cfg.SyncPeriod <= 0 {
+		cfg.SyncPeriod = DefaultSyncPeriod
+	}
+	if cfg.CanaryInterval <= 0 {
+		cfg.CanaryInterval = DefaultCanaryInterval
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	p := &Proxier{
+		cfg:                cfg,
+		src:                src,
+		host:               host,
+		logger:             cfg.Logger.With("component", "proxy", "node", cfg.NodeName),
+		metrics:            newMetrics(),
+		wake:               make(chan struct{}, 1),
+		endpointsChangedAt: make(map[string]time.Time),
+	}
+	if err := p.metrics.register(cfg.Registerer); err != nil {
+		return nil, fmt.Errorf("proxy: registering metrics: %w", err)
+	}
+	p.addHandlers()
+	return p, nil
+}
+
+// addHandlers makes every relevant change wake the sync loop. Handlers do
+// nothing else: the informer calls them one at a time, and work done here
+// would hold up every other handler of the cache.
+func (p *Proxier) addHandlers() {
+	p.src.Services.AddHandler(cache.Handler[*api.Service]{
+		OnAdd: func(*api.Service) { p.requestSync() },
+		OnUpdate: func(old, cur *api.Service) {
+			if changed(old, cur) {
+				p.requestSync()
+			}
+		},
+		OnDelete: func(*api.Service) { p.requestSync() },
+	})
+	p.src.Endpoints.AddHandler(cache.Handler[*api.Endpoints]{
+		OnAdd: p.endpointsChanged,
+		OnUpdate: func(old, cur *api.Endpoints) {
+			if changed(old, cur) {
+				p.endpointsChanged(cur)
+			}
+		},
+		OnDelete: p.endpointsChanged,
+	})
+	if p.src.Nodes != nil {
+		// Only readiness matters (for AnnouncingNode); a node's heartbeat
+		// updates its status every few seconds and must not cause a sync.
+		p.src.Nodes.AddHandler(cache.Handler[*api.Node]{
+			OnAdd: func(*api.Node) { p.requestSync() },
+			OnUpdate: func(old, cur *api.Node) {
+				if old.IsReady() != cur.IsReady() {
+					p.requestSync()
+				}
+			},
+			OnDelete: func(*api.Node) { p.requestSync() },
+		})
+	}
+}
+
+// changed tells a real update from an informer's periodic re-delivery of
+// an object it already delivered.
+func changed(old, cur api.Object) bool {
+	if old == cur {
+		return false
+	}
+	oldVersion, curVersion := old.GetObjectMeta().ResourceVersion, cur.GetObjectMeta().ResourceVersion
+	return oldVersion == "" || oldVersion != curVersion
+}
+
+func (p *Proxier) endpointsChanged(eps *api.Endpoints) {
+	key := cache.Key(eps)
+	p.mu.Lock()
+	if _, pending := p.endpointsChangedAt[key]; !pending {
+		p.endpointsChangedAt[key] = time.Now()
+	}
+	p.mu.Unlock()
+	p.requestSync()
+}
+
+func (p *Proxier) requestSync() {
+	select {
+	case p.wake <- struct{}{}:
+	default: // a sync is already due
+	}
+}
+
+// Run sets the node's sysctls, waits until the caches have loaded, then
+// keeps the rules in sync until ctx ends. It returns an error only if the
+// node cannot be prepared; failed syncs are logged and retried.
+func (p *Proxier) Run(ctx context.Context) error {
+	if !p.running.CompareAndSwap(false, true) {
+		return errors.New("proxy: Run called twice")
+	}
+	if err := p.setSysctls(); err != nil {
+		return err
+	}
+	p.logger.Info("waiting for the Services and Endpoints caches")
+	if !p.waitForCaches(ctx) {
+		return nil
+	}
+	p.logger.Info("caches synced; starting to program iptables",
+		"minSyncInterval", p.cfg.MinSyncInterval, "syncPeriod", p.cfg.SyncPeriod)
+	p.syncLoop(ctx)
+	return nil
+}
+
+// setSysctls sets what the rules rely on, as kube-proxy does.
+func (p *Proxier) setSysctls() error {
+	// The node forwards packets between clients and pods.
+	if err := p.host.Sysctls.Set("net/ipv4/ip_forward", "1"); err != nil {
+		return fmt.Errorf("proxy: %w", err)
+	}
+	// Packets DNATed to 127.0.0.1 (a node port on localhost, a DNS server
+	// on loopback) must not be dropped as martians.
+	if err := p.host.Sysctls.Set("net/ipv4/conf/all/route_localnet", "1"); err != nil {
+		return fmt.Errorf("proxy: %w", err)
+	}
+	// A pod's reply to a pod on the same bridge is switched, not routed;
+	// without this it skips iptables, misses the reverse DNAT, and the
+	// client drops it.
+	if err := p.host.Sysctls.Set("net/bridge/bridge-nf-call-iptables", "1"); err != nil {
+		p.logger.Warn("cannot make bridged traffic pass iptables; pods may fail to reach Services backed by pods on the same node", "err", err)
+	}
+	return nil
+}
+
+func (p *Proxier) waitForCaches(ctx context.Context) bool {
+	ticker := time.NewTicker(cacheSyncPollInterval)
+	defer ticker.Stop()
+	for {
+		if p.src.Services.HasSynced() && p.src.Endpoints.HasSynced() && (p.src.Nodes == nil || p.src.Nodes.HasSynced()) {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-ticker.C:
+		case <-p.wake:
+		}
+	}
+}
+
+// syncLoop syncs, then waits for a reason to sync again: a change (after
+// at least MinSyncInterval), the periodic resync, a retry after a failure,
+// or a canary chain gone missing. The first sync, a periodic one, a retry
+// and a canary alarm are full syncs.
+func (p *Proxier) syncLoop(ctx context.Context) {
+	resync := time.NewTicker(p.cfg.SyncPeriod)
+	defer resync.Stop()
+	canary := time.NewTicker(p.cfg.CanaryInterval)
+	defer canary.Stop()
+
+	full := true
+	failures := 0
+	var lastSync time.Time
+	for {
+		if !sleep(ctx, p.cfg.MinSyncInterval-time.Since(lastSync)) {
+			return
+		}
+		// This sync reads the caches afresh, so it covers every change
+		// signalled until now.
+		select {
+		case <-p.wake:
+		default:
+		}
+		lastSync = time.Now()
+		err := p.syncRules(ctx, full)
+		if p.afterSync != nil {
+			p.afterSync(lastSync, err)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+
+		var retry <-chan time.Time
+		if err != nil {
+			failures++
+			delay := retryDelay(failures, p.cfg.SyncPeriod)
+			p.logger.Error("syncing rules failed; retrying", "err", err, "retryIn", delay, "failures", failures)
+			retry = time.After(delay)
+		} else {
+			failures = 0
+		}
+		var ok bool
+		if full, ok = p.nextSync(ctx, resync.C, canary.C, retry); !ok {
+			return
+		}
+		// After a failure nothing is known for sure: start from scratch.
+		full = full || err != nil
+	}
+}
+
+// nextSync waits for a reason to sync again and reports whether that sync
+// must be full; ok is false when ctx has ended.
+func (p *Proxier) nextSync(ctx context.Context, resync, canary, retry <-chan time.Time) (full, ok bool) {
+	for {
+		select {
+		case <-ctx.Done():
+			return false, false
+		case <-p.wake:
+			return false, true
+		case <-resync:
+			return true, true
+		case <-retry:
+			return true, true
+		case <-canary:
+			if !p.canariesPresent(ctx) {
+				p.logger.Warn("canary chain gone: iptables were flushed by someone else; rewriting everything")
+				return true, true
+			}
+		}
+	}
+}
+
+// retryDelay doubles from one second up to max.
+func retryDelay(failures int, max time.Duration) time.Duration {
+	delay := time.Second << min(failures-1, 16)
+	return min(delay, max)
+}
+
+// canaryTables are the tables the proxier writes; each holds a CanaryChain.
+var canaryTables = []iptables.Table{iptables.TableNAT, iptables.TableFilter}
+
+// canariesPresent reports whether every canary chain still exists. An
+// error counts as present: better to wait for the periodic resync than to
+// rewrite everything on every hiccup.
+func (p *Proxier) canariesPresent(ctx context.Context) bool {
+	for _, table := range canaryTables {
+		exists, err := p.host.IPTables.ChainExists(ctx, table, CanaryChain)
+		if err != nil {
+			p.logger.Warn("cannot check canary chain", "table", table, "err", err)
+			continue
+		}
+		if !exists {
+			return false
+		}
+	}
+	return true
+}
+
+// syncRules makes the kernel's rules equal to BuildRules of the current
+// state. A full sync also re-creates the jump rules from the built-in
+// chains and the canaries, and reads back which of our chains exist,
+// instead of trusting what the previous sync left.
+func (p *Proxier) syncRules(ctx context.Context, full bool) (err error) {
+	start := time.Now()
+	defer func() {
+		if err != nil {
+			p.metrics.syncFailures.Inc()
+		}
+	}()
+
+	// Take the pending change times before listing: every change noted
+	// before this point is in the caches the list below reads.
+	changedAt := p.takeEndpointsChanges()
+	services := p.src.Services.List("")
+	rules := BuildRules(RuleInput{
+		Services:    services,
+		Endpoints:   p.src.Endpoints.List(""),
+		NodeName:    p.cfg.NodeName,
+		ClusterCIDR: p.cfg.ClusterCIDR,
+		LocalDNS:    p.cfg.LocalDNS,
+	})
+
+	if full {
+		if err := p.ensureBaseRules(ctx); err != nil {
+			p.returnEndpointsChanges(changedAt)
+			return err
+		}
+		p.ourChains = nil
+	}
+	if p.ourChains == nil {
+		chains, err := p.readOurChains(ctx)
+		if err != nil {
+			p.returnEndpointsChanges(changedAt)
+			return err
+		}
+		p.ourChains = chains
+	}
+
+	if err := p.host.IPTables.Restore(ctx, rules.restoreInput(p.obsoleteChains(rules))); err != nil {
+		p.ourChains = nil // the restore may have failed half-way on some backends
+		p.returnEndpointsChanges(changedAt)
+		return fmt.Errorf("applying rules: %w", err)
+	}
+	applied := time.Now()
+	p.ourChains = perServiceChains(rules)
+	for _, seen := range changedAt {
+		p.metrics.programmingLatency.Observe(applied.Sub(seen).Seconds())
+	}
+
+	// Housekeeping that needs the new rules in place.
+	var previousPorts []servicePort
+	if p.lastRules != nil {
+		previousPorts = p.lastRules.ports
+	}
+	p.lastRules = rules
+	if flows := staleConntrackFlows(previousPorts, rules.ports); len(flows) > 0 {
+		n, err := p.host.Conntrack.DeleteFlows(ctx, flows)
+		if err != nil {
+			p.logger.Warn("deleting stale conntrack entries failed", "err", err)
+		} else {
+			p.logger.Debug("deleted stale conntrack entries", "entries", n, "filters", len(flows))
+		}
+	}
+	var announceErr error
+	if p.host.Addresses != nil && p.src.Nodes != nil {
+		addrs := announcedAddresses(services, readyNodeNames(p.src.Nodes.List("")), p.cfg.NodeName)
+		if err := p.host.Addresses.Announce(ctx, addrs); err != nil {
+			announceErr = fmt.Errorf("announcing load-balancer IPs: %w", err)
+		}
+	}
+
+	elapsed := time.Since(start)
+	p.metrics.syncDuration.Observe(elapsed.Seconds())
+	p.metrics.lastSync.SetToCurrentTime()
+	p.metrics.recordRules(rules)
+	p.logger.Debug("synced rules", "full", full, "services", len(services),
+		"natRules", rules.RuleCount(iptables.TableNAT), "filterRules", rules.RuleCount(iptables.TableFilter), "took", elapsed)
+	return announceErr
+}
+
+// baseJump is a rule in a built-in chain that leads into ours. These are
+// the only rules the proxier adds one by one, and it never deletes them.
+type baseJump struct {
+	table   iptables.Table
+	from    string // built-in chain
+	to      string // our chain
+	comment string
+	match   []string // before the comment
+}
+
+// baseJumps are kube-proxy's, listed so that inserting each at the head of
+// its chain leaves them in kube-proxy's order.
+var baseJumps = []baseJump{
+	{iptables.TableFilter, "INPUT", ExternalServicesChain, "kubernetes externally-visible service portals", []string{"-m", "conntrack", "--ctstate", "NEW"}},
+	{iptables.TableFilter, "FORWARD", ExternalServicesChain, "kubernetes externally-visible service portals", []string{"-m", "conntrack", "--ctstate", "NEW"}},
+	{iptables.TableFilter, "FORWARD", ServicesChain, "kubernetes service portals", []string{"-m", "conntrack", "--ctstate", "NEW"}},
+	{iptables.TableFilter, "OUTPUT", ServicesChain, "kubernetes service portals", []string{"-m", "conntrack", "--ctstate", "NEW"}},
+	{iptables.TableFilter, "FORWARD", ForwardChain, "kubernetes forwarding rules", nil},
+	{iptables.TableNAT, "OUTPUT", ServicesChain, "kubernetes service portals", nil},
+	{iptables.TableNAT, "PREROUTING", ServicesChain, "kubernetes service portals", nil},
+	{iptables.TableNAT, "POSTROUTING", PostroutingChain, "kubernetes postrouting rules", nil},
+}
+
+// ensureBaseRules creates our top-level chains and the jumps into them,
+// then the canaries. Canaries go last: if they exist, so does the rest.
+func (p *Proxier) ensureBaseRules(ctx context.Context) error {
+	for _, jump := range baseJumps {
+		if err := p.host.IPTables.EnsureChain(ctx, jump.table, jump.to); err != nil {
+			return err
+		}
+		rule := append(slices.Clone(jump.match), "-m", "comment", "--comment", jump.comment, "-j", jump.to)
+		if err := p.host.IPTables.EnsureRule(ctx, jump.table, jump.from, rule...); err != nil {
+			return err
+		}
+	}
+	for _, table := range canaryTables {
+		if err := p.host.IPTables.EnsureChain(ctx, table, CanaryChain); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readOurChains lists the per-Service chains that exist now, whoever made
+// them (an earlier run of the agent, say).
+func (p *Proxier) readOurChains(ctx context.Context) (map[iptables.Table][]string, error) {
+	chains := make(map[iptables.Table][]string)
+	for _, table := range []iptables.Table{iptables.TableFilter, iptables.TableNAT} {
+		saved, err := p.host.IPTables.Save(ctx, table)
+		if err != nil {
+			return nil, err
+		}
+		for _, chain := range savedChains(saved) {
+			if isPerServiceChain(chain) {
+				chains[table] = append(chains[table], chain)
+			}
+		}
+	}
+	return chains, nil
+}
+
+// obsoleteChains are our chains that exist but that rules no longer has.
+func (p *Proxier) obsoleteChains(rules *RuleSet) map[iptables.Table][]string {
+	obsolete := make(map[iptables.Table][]string)
+	for table, existing := range p.ourChains {
+		wanted := make(map[string]bool)
+		for _, chain := range rules.Chains(table) {
+			wanted[chain] = true
+		}
+		for _, chain := range existing {
+			if !wanted[chain] {
+				obsolete[table] = append(obsolete[table], chain)
+			}
+		}
+		slices.Sort(obsolete[table])
+	}
+	return obsolete
+}
+
+// perServiceChains are the chains of rules the proxier may later delete.
+func perServiceChains(rules *RuleSet) map[iptables.Table][]string {
+	chains := make(map[iptables.Table][]string)
+	for _, table := range []iptables.Table{iptables.TableFilter, iptables.TableNAT} {
+		for _, chain := range rules.Chains(table) {
+			if isPerServiceChain(chain) {
+				chains[table] = append(chains[table], chain)
+			}
+		}
+	}
+	return chains
+}
+
+// savedChains returns the chain names declared in iptables-save output.
+func savedChains(saved []byte) []string {
+	var chains []string
+	scanner := bufio.NewScanner(bytes.NewReader(saved))
+	scanner.Buffer(nil, 1<<20)
+	for scanner.Scan() {
+		if line := scanner.Text(); strings.HasPrefix(line, ":") {
+			name, _, _ := strings.Cut(line[1:], " ")
+			chains = append(chains, name)
+		}
+	}
+	return chains
+}
+
+func (p *Proxier) takeEndpointsChanges() map[string]time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	taken := p.endpointsChangedAt
+	p.endpointsChangedAt = make(map[string]time.Time)
+	return taken
+}
+
+// returnEndpointsChanges puts back the change times of a failed sync,
+// keeping the older time of a change seen again meanwhile.
+func (p *Proxier) returnEndpointsChanges(taken map[string]time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for key, seen := range taken {
+		if newer, ok := p.endpointsChangedAt[key]; !ok || seen.Before(newer) {
+			p.endpointsChangedAt[key] = seen
+		}
+	}
+}
+
+// sleep waits for d or until ctx ends; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
