@@ -1,6 +1,7 @@
-// Package kubectl is kubectl-lite, kubelite's kubectl: apply, create, get,
-// describe, delete, scale, rollout, version, api-resources and cluster-info,
-// with kubectl's flags, output and error wording.
+// Package kubectl is kubectl-lite, kubelite's kubectl: apply, create, run,
+// get, describe, delete, logs, exec, attach, scale, rollout, version,
+// api-resources and cluster-info, with kubectl's flags, output and error
+// wording.
 //
 // Every command follows kubectl's shape: an Options struct filled by
 // Complete (flags and arguments), checked by Validate and carried out by
@@ -85,12 +86,10 @@ func newRootCommand(streams IOStreams, env environment) *cobra.Command {
 		&cobra.Group{ID: "advanced", Title: "Advanced Commands:"},
 		&cobra.Group{ID: "other", Title: "Other Commands:"},
 	)
-	// logs, exec, attach (troubleshooting) and run (basic) slot into these
-	// groups the same way when they are written.
-	addToGroup(root, "basic", newCreateCommand(f), newGetCommand(f), newDeleteCommand(f))
+	addToGroup(root, "basic", newCreateCommand(f), newRunCommand(f), newGetCommand(f), newDeleteCommand(f))
 	addToGroup(root, "deploy", newRolloutCommand(f), newScaleCommand(f))
 	addToGroup(root, "cluster", newClusterInfoCommand(f))
-	addToGroup(root, "troubleshooting", newDescribeCommand(f))
+	addToGroup(root, "troubleshooting", newDescribeCommand(f), newLogsCommand(f), newAttachCommand(f), newExecCommand(f))
 	addToGroup(root, "advanced", newApplyCommand(f))
 	addToGroup(root, "other", newAPIResourcesCommand(f), newVersionCommand(f))
 	root.SetHelpCommandGroupID("other")

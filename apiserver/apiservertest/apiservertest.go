@@ -4,6 +4,7 @@ package apiservertest
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
@@ -27,6 +28,9 @@ type Options struct {
 	Hooks map[string]apiserver.Hook
 	// Dir keeps certificates and tokens (to reuse across a restart); "" = a temp dir.
 	Dir string
+	// Proxies are passed to apiserver.Config: the subresources served by
+	// other parts, e.g. "pods/log" and "pods/exec" (apiserver/podproxy).
+	Proxies map[string]http.Handler
 }
 
 // Server is a running test API server.
@@ -86,6 +90,7 @@ func Start(t testing.TB, opts Options) *Server {
 		Authenticate: authn.Middleware,
 		Authorize:    auth.DefaultPolicy().AuthorizeRequest,
 		Hooks:        opts.Hooks,
+		Proxies:      opts.Proxies,
 	})
 	if err := srv.Bootstrap(context.Background()); err != nil {
 		t.Fatal(err)
