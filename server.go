@@ -22,6 +22,7 @@ import (
 	"kubelite/apiserver"
 	"kubelite/apiserver/auth"
 	"kubelite/apiserver/etcd"
+	"kubelite/apiserver/podproxy"
 	"kubelite/apiserver/storage"
 	"kubelite/controller"
 	"kubelite/controller/all"
@@ -117,7 +118,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err != nil {
 		return fmt.Errorf("certificates: %w", err)
 	}
-	tokens, err := auth.EnsureServerTokens(filepath.Join(o.DataDir, "auth"), filepath.Join(o.DataDir, "node-token"))
+	tokens, err := auth.EnsureServerTokens(filepath.Join(o.DataDir, "auth"), filepath.Join(o.DataDir, "node-token"), pki.CACertPEM)
 	if err != nil {
 		return fmt.Errorf("tokens: %w", err)
 	}
@@ -138,12 +139,23 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err != nil {
 		return fmt.Errorf("service allocator: %w", err)
 	}
+	// pods/log, pods/exec and pods/attach are served by the Pod's node agent.
+	podProxy, err := podproxy.New(podproxy.Config{
+		Objects:   podproxy.StoreObjects(store),
+		NodeToken: tokens.Node,
+		Authorize: auth.DefaultPolicy().AuthorizeRequest,
+	})
+	if err != nil {
+		return fmt.Errorf("pod proxy: %w", err)
+	}
 	srv := apiserver.New(apiserver.Config{
 		Store:           store,
 		Scheme:          api.NewScheme(),
 		Authenticate:    authn.Middleware,
 		Authorize:       auth.DefaultPolicy().AuthorizeRequest,
 		Hooks:           map[string]apiserver.Hook{"services": services},
+		Proxies:         podProxy.Handlers(),
+		CACertPEM:       pki.CACertPEM,
 		ExternalAddress: net.JoinHostPort(advertised(o), strconv.Itoa(o.Port)),
 	})
 	if err := srv.Bootstrap(ctx); err != nil {

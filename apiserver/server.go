@@ -43,6 +43,9 @@ type Config struct {
 	Version VersionInfo
 	// Ready reports whether the server may answer /readyz with ok.
 	Ready func() error
+	// CACertPEM is served at /cacerts, unauthenticated, for joining nodes
+	// to check against the hash in their join token.
+	CACertPEM []byte
 }
 
 // Hook lets another part take part in the writes of one resource, as
@@ -83,6 +86,12 @@ func New(cfg Config) *Server {
 	r.Get("/livez", s.health)
 	r.Get("/readyz", s.ready)
 	r.Get("/version", s.version)
+	if len(cfg.CACertPEM) > 0 {
+		r.Get("/cacerts", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/x-pem-file")
+			_, _ = w.Write(cfg.CACertPEM)
+		})
+	}
 	r.Get("/api", s.apiVersions)
 	r.Get("/apis", s.apiGroups)
 	r.Get("/api/{version}", s.resourceList)

@@ -77,7 +77,7 @@ func Start(t testing.TB, opts Options) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokens, err := auth.EnsureServerTokens(filepath.Join(dir, "auth"), filepath.Join(dir, "node-token"))
+	tokens, err := auth.EnsureServerTokens(filepath.Join(dir, "auth"), filepath.Join(dir, "node-token"), pki.CACertPEM)
 	if err != nil {
 		t.Fatal(err)
 	}

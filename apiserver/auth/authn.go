@@ -125,11 +125,12 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	})
 }
 
-// isPublicPath reports whether path may be read without credentials; these
-// are the paths of Kubernetes' system:public-info-viewer role.
+// isPublicPath reports whether path may be read without credentials: the
+// paths of Kubernetes' system:public-info-viewer role, and /cacerts, the
+// cluster CA that joining nodes check against their join token (as k3s).
 func isPublicPath(path string) bool {
 	switch path {
-	case "/healthz", "/livez", "/readyz", "/version", "/version/":
+	case "/healthz", "/livez", "/readyz", "/version", "/version/", "/cacerts":
 		return true
 	}
 	return false

@@ -3,6 +3,7 @@ package auth
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -86,9 +87,10 @@ type ServerTokens struct {
 // EnsureServerTokens creates or reads the admin and node tokens in the
 // server's auth directory dir, and publishes the node token at
 // nodeTokenPath (<data-dir>/node-token) for the operator to hand to joining
-// nodes. The copy in dir is the one in force: the published copy is
-// rewritten from it on every start.
-func EnsureServerTokens(dir, nodeTokenPath string) (ServerTokens, error) {
+// nodes, in join form with the hash of the cluster CA caPEM (see JoinToken).
+// The copy in dir is the one in force: the published copy is rewritten
+// from it on every start.
+func EnsureServerTokens(dir, nodeTokenPath string, caPEM []byte) (ServerTokens, error) {
 	if err := ensurePrivateDir(dir); err != nil {
 		return ServerTokens{}, fmt.Errorf("auth %s: %w", dir, err)
 	}
@@ -100,7 +102,7 @@ func EnsureServerTokens(dir, nodeTokenPath string) (ServerTokens, error) {
 	if err != nil {
 		return ServerTokens{}, fmt.Errorf("node token: %w", err)
 	}
-	if err := publishToken(nodeTokenPath, node); err != nil {
+	if err := publishToken(nodeTokenPath, JoinToken(caPEM, node)); err != nil {
 		return ServerTokens{}, fmt.Errorf("publish node token: %w", err)
 	}
 	return ServerTokens{Admin: admin, Node: node}, nil
@@ -121,4 +123,38 @@ func (t ServerTokens) Users() map[string]User {
 		t.Admin: AdminUser(),
 		t.Node:  NodeBootstrapUser(),
 	}
+}
+
+// joinTokenPrefix marks a join token that carries the CA's hash, in the
+// form k3s uses: K10<sha256 of the CA PEM in hex>::node:<secret>.
+const joinTokenPrefix = "K10"
+
+// JoinToken is what a joining node is given: the node secret together with
+// the hash of the cluster CA, so that the node can fetch the CA from an
+// unauthenticated /cacerts and trust it only if the hash matches — no CA
+// file to copy around, and no trust on first use.
+func JoinToken(caPEM []byte, secret string) string {
+	sum := sha256.Sum256(caPEM)
+	return joinTokenPrefix + hex.EncodeToString(sum[:]) + "::node:" + secret
+}
+
+// ParseJoinToken splits a join token into the CA hash and the bearer
+// secret. A plain token (no prefix) has no CA hash.
+func ParseJoinToken(token string) (caHash, secret string) {
+	token = strings.TrimSpace(token)
+	rest, ok := strings.CutPrefix(token, joinTokenPrefix)
+	if !ok {
+		return "", token
+	}
+	hash, secret, ok := strings.Cut(rest, "::node:")
+	if !ok {
+		return "", token
+	}
+	return hash, secret
+}
+
+// VerifyCA reports whether caPEM has the hash a join token carries.
+func VerifyCA(caPEM []byte, caHash string) bool {
+	sum := sha256.Sum256(caPEM)
+	return hex.EncodeToString(sum[:]) == strings.ToLower(caHash)
 }

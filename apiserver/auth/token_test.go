@@ -85,8 +85,9 @@ func TestEnsureServerTokens(t *testing.T) {
 	dataDir := t.TempDir()
 	authDir := filepath.Join(dataDir, "server", "auth")
 	published := filepath.Join(dataDir, "node-token")
+	caPEM := []byte("-----BEGIN CERTIFICATE-----\nfake\n-----END CERTIFICATE-----\n")
 
-	first, err := EnsureServerTokens(authDir, published)
+	first, err := EnsureServerTokens(authDir, published, caPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,23 +107,30 @@ func TestEnsureServerTokens(t *testing.T) {
 			t.Errorf("%s: mode %v, want 0600", path, got)
 		}
 	}
-	if got := string(mustReadFile(t, published)); got != first.Node+"\n" {
-		t.Errorf("published node token %q, want %q", got, first.Node+"\n")
+	join := JoinToken(caPEM, first.Node)
+	if got := string(mustReadFile(t, published)); got != join+"\n" {
+		t.Errorf("published node token %q, want %q", got, join+"\n")
+	}
+	if hash, secret := ParseJoinToken(join); secret != first.Node || !VerifyCA(caPEM, hash) || VerifyCA([]byte("other"), hash) {
+		t.Errorf("join token %q parses to hash %q secret %q", join, hash, secret)
+	}
+	if hash, secret := ParseJoinToken(first.Node); hash != "" || secret != first.Node {
+		t.Errorf("a plain token parses to hash %q secret %q", hash, secret)
 	}
 
 	// A restart keeps both tokens and repairs a tampered published copy.
 	if err := os.WriteFile(published, []byte("stale\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	second, err := EnsureServerTokens(authDir, published)
+	second, err := EnsureServerTokens(authDir, published, caPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if second != first {
 		t.Errorf("after restart tokens are %+v, want %+v", second, first)
 	}
-	if got := string(mustReadFile(t, published)); got != first.Node+"\n" {
-		t.Errorf("published node token %q after restart, want %q", got, first.Node+"\n")
+	if got := string(mustReadFile(t, published)); got != join+"\n" {
+		t.Errorf("published node token %q after restart, want %q", got, join+"\n")
 	}
 
 	users := second.Users()
