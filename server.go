@@ -46,19 +46,29 @@ type serverOptions struct {
 	LoadBalancerPool string
 	NodeMonitorGrace time.Duration
 	PodEviction      time.Duration
+	// Agent configures the node agent that runs inside the server unless
+	// DisableAgent; it joins exactly as a remote agent does.
+	Agent agentOptions
 }
 
 func newServerCommand() *cobra.Command {
 	o := serverOptions{}
+	var agentFlags agentOptions
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the control plane: etcd, API server, controllers and DNS (and a node agent)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Agent = agentFlags
 			return runServer(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&agentFlags.NodeName, "node-name", "", "name of this server's Node (default: the host name)")
+	f.StringVar(&agentFlags.NodeIP, "node-ip", "", "this server's Node InternalIP (default: the advertise address)")
+	f.StringVar(&agentFlags.ContainerdAddress, "containerd-address", "", "socket of an existing containerd for the agent (default: run our own)")
+	f.StringVar(&agentFlags.ImagesDir, "images-dir", "", "image tarballs the agent imports (default <data-dir>/agent/images)")
+	f.IntVar(&agentFlags.KubeletPort, "kubelet-port", 10250, "port of this node's logs and exec API")
 	f.StringVar(&o.DataDir, "data-dir", "/var/lib/kubelite", "where etcd data, certificates, tokens and the admin kubeconfig live")
 	f.StringVar(&o.BindAddress, "bind-address", "0.0.0.0", "address the API server listens on")
 	f.StringVar(&o.AdvertiseAddress, "advertise-address", "", "address other nodes reach the API server at (default: the bind address, or this machine's address)")
@@ -191,10 +201,25 @@ func runServer(ctx context.Context, o serverOptions) error {
 	}
 
 	slog.Info("kubelite server ready", "api", localURL, "kubeconfig", kubeconfig, "etcd", etcdDescription(o))
-	err = runAll(ctx,
+	parts := []func(context.Context) error{
 		func(ctx context.Context) error { return srv.Serve(ctx, tls.NewListener(ln, pki.ServingTLSConfig())) },
 		func(ctx context.Context) error { return controller.RunManager(ctx, managerConfig) },
-	)
+	}
+	if !o.DisableAgent {
+		// The local agent joins through the same path as a remote one: the
+		// server URL, the published join token, the CA checked by its hash.
+		a := o.Agent
+		a.Server = localURL
+		a.TokenFile = filepath.Join(o.DataDir, "node-token")
+		a.DataDir = filepath.Join(o.DataDir, "agent")
+		if a.NodeIP == "" {
+			a.NodeIP = advertised(o)
+		}
+		a.ClusterCIDR, a.ClusterDomain = o.ClusterCIDR, o.ClusterDomain
+		a.ClusterDNS = nthIP(serviceIP, 9).String()
+		parts = append(parts, func(ctx context.Context) error { return runAgent(ctx, a) })
+	}
+	err = runAll(ctx, parts...)
 	if err != nil {
 		return err
 	}
@@ -330,4 +355,12 @@ func runAll(ctx context.Context, parts ...func(context.Context) error) error {
 		}
 	}
 	return first
+}
+
+// nthIP returns ip + n (the kube-dns Service is the service range's tenth address).
+func nthIP(ip net.IP, n int) net.IP {
+	out := make(net.IP, 4)
+	copy(out, ip.To4())
+	out[3] += byte(n)
+	return out
 }
