@@ -18,7 +18,9 @@ scripts/install-deps.sh
 export PATH=/usr/local/go/bin:$PATH
 make build
 
-mkdir -p "$DATA_DIR"
+# The offline images (httpd, busybox) go where the agent imports images from.
+mkdir -p "$DATA_DIR/agent/images"
+scripts/build-images.sh "$DATA_DIR/agent/images"
 if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
   echo "kubelite is already running (pid $(cat "$PIDFILE")); 'make down' stops it"
 else
@@ -27,14 +29,15 @@ else
   echo "started kubelite server (pid $!), logs in $LOG"
 fi
 
-# Wait until the API server answers with its credentials.
-for _ in $(seq 1 120); do
-  if bin/kubectl-lite --kubeconfig "$DATA_DIR/admin.kubeconfig" get namespaces >/dev/null 2>&1; then
+# Wait until the node reports Ready (runtime, pod network, proxy and DNS up).
+for _ in $(seq 1 240); do
+  if bin/kubectl-lite --kubeconfig "$DATA_DIR/admin.kubeconfig" get nodes --no-headers 2>/dev/null | grep -qw Ready; then
     cat <<MSG
 
 kubelite is up.
-  bin/kubectl-lite get nodes
+  bin/kubectl-lite get nodes -o wide
   bin/kubectl-lite apply -f examples/httpd.yml
+  bin/kubectl-lite apply -f examples/httpd-svc.yml
   export KUBECONFIG=$DATA_DIR/admin.kubeconfig   # for a real kubectl too
 Logs: $LOG    Stop: make down
 MSG
@@ -47,5 +50,5 @@ MSG
   fi
   sleep 0.5
 done
-echo "kubelite did not become ready in 60 s; see $LOG" >&2
+echo "kubelite did not become ready in 120 s; see $LOG" >&2
 exit 1
