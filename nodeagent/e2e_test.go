@@ -404,7 +404,9 @@ func TestE2EAgentRestart(t *testing.T) {
 		if _, err := os.Stat(goneIP); !os.IsNotExist(err) {
 			return fmt.Errorf("its IP %s is still allocated (%v)", gone.Status.PodIP, err)
 		}
-		if veths := run(t, "ip", "-n", node.netns, "-o", "link", "show", "master", "kl-"+node.name); strings.Count(veths, "\n") != 1 {
+		// Count links, not lines: ip also prints "Peer netns reference is
+		// invalid" for unrelated namespaces that other tests removed.
+		if veths := run(t, "ip", "-n", node.netns, "-o", "link", "show", "master", "kl-"+node.name); strings.Count(veths, "master kl-"+node.name) != 1 {
 			return fmt.Errorf("veths on the pods' bridge: want only the kept pod's:\n%s", veths)
 		}
 		return nil
