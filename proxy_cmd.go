@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"kubelite/internal/netnsproxy"
 	"kubelite/nodeagent/proxy"
 )
 
@@ -42,5 +43,29 @@ func newProxyCommand() *cobra.Command {
 	}
 	rules.Flags().StringVar(&service, "service", "", "the Service, as NAMESPACE/NAME")
 	cmd.AddCommand(rules)
+	return cmd
+}
+
+// newNetnsProxyCommand is the one-machine lab's port forwarder (hidden): it
+// listens in this network namespace and dials the target from inside
+// another, so the lab's API server is reachable from the machine without
+// adding anything to the machine's own network.
+func newNetnsProxyCommand() *cobra.Command {
+	var netnsPath, listen, target string
+	cmd := &cobra.Command{
+		Use:    "netns-proxy --netns /run/netns/NAME --listen HOST:PORT --target HOST:PORT",
+		Short:  "Forward a local port to an address inside a network namespace (the lab's API access)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if netnsPath == "" || listen == "" || target == "" {
+				return fmt.Errorf("--netns, --listen and --target are all required")
+			}
+			return netnsproxy.Run(cmd.Context(), netnsPath, listen, target)
+		},
+	}
+	cmd.Flags().StringVar(&netnsPath, "netns", "", "network namespace to dial from, e.g. /run/netns/kl-node1")
+	cmd.Flags().StringVar(&listen, "listen", "", "address to listen on here, e.g. 127.0.0.1:16443")
+	cmd.Flags().StringVar(&target, "target", "", "address to dial inside the namespace, e.g. 192.168.56.11:6443")
 	return cmd
 }
