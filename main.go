@@ -72,6 +72,6 @@ func newRootCommand(streams kubectl.IOStreams) *cobra.Command {
 	kubectlCmd := kubectl.NewCommand(streams)
 	kubectlCmd.Use = "kubectl"
 	kubectlCmd.Short = "Run kubectl-lite commands against the cluster"
-	root.AddCommand(newServerCommand(), newAgentCommand(), newProxyCommand(), newNetnsProxyCommand(), kubectlCmd)
+	root.AddCommand(newServerCommand(), newAgentCommand(), newProxyCommand(), newNetnsProxyCommand(), newImagesCommand(), kubectlCmd)
 	return root
 }

@@ -2,13 +2,14 @@
 # The one-machine lab: a three-node kubelite cluster made of network
 # namespaces, shaped like the Vagrant lab (docs/lab.md).
 #
-#   kl-switch   a bridge, br0: the lab network 192.168.56.0/24
+#   kl-switch   a bridge, br0: the lab network 192.168.56.0/24 (192.168.56.1: the nodes' gateway)
 #   kl-node1    192.168.56.11  kubelite server (API server, etcd, controllers, DNS, its agent)
 #   kl-node2    192.168.56.12  kubelite agent
 #   kl-node3    192.168.56.13  kubelite agent
 #   kl-client   192.168.56.100 a machine outside the cluster, on the lab network only
 #
-# Each node is also a UTS namespace whose hostname is its name. Nothing is
+# A node's processes also get mount and UTS namespaces of their own (a /sys
+# showing the node's interfaces, the node's name as hostname). Nothing is
 # added to the machine's own network: the only thing running there is a
 # forwarder from 127.0.0.1:$KUBELITE_LAB_API_PORT to the API server inside
 # kl-node1, so that kubectl-lite works from the machine itself.
@@ -34,6 +35,11 @@ ready_timeout=${KUBELITE_LAB_READY_TIMEOUT:-240}
 # The lab network, as in the Vagrantfile.
 readonly subnet_prefix=192.168.56
 readonly switch_ns=kl-switch
+# The switch's own address: the nodes' default gateway, as a LAN's router
+# would be. It leads nowhere (the switch forwards nothing), but a node
+# needs a route for Service IPs: its own connections to them are routed
+# before iptables rewrites them to a pod.
+readonly gateway_ip=192.168.56.1
 readonly nodes=(node1 node2 node3)
 readonly server_node=node1
 readonly loadbalancer_pool=192.168.56.240/28
@@ -72,8 +78,8 @@ require_root() {
 
 require_tools() {
   local tool
-  for tool in ip unshare setsid hostname; do
-    command -v "$tool" >/dev/null || die "$tool is missing (Debian: iproute2, util-linux, hostname)"
+  for tool in ip unshare nsenter setsid mount hostname; do
+    command -v "$tool" >/dev/null || die "$tool is missing (Debian: iproute2, util-linux, mount, hostname)"
   done
   [ -x "$kubelite" ] || die "$kubelite not found: run 'make build'"
 }
@@ -82,17 +88,38 @@ netns_exists() {
   [ -e "/run/netns/$1" ]
 }
 
-# The inner shell that makes a UTS namespace look like the node: it names
-# it after the node, then becomes the command.
-# shellcheck disable=SC2016 # $0 and $@ belong to the inner shell
-readonly become_node='hostname "$0" && exec "$@"'
+# The inner shell that makes a node's namespaces look like a machine of
+# its own: its hostname, and a /sys that shows the node's network
+# interfaces (as `ip netns exec` mounts it) yet keeps the machine's cgroup
+# hierarchies, which runc needs and a fresh sysfs would hide. The mounts
+# live and die with the node's mount namespace.
+# shellcheck disable=SC2016 # $0, $@ and $stash belong to the inner shell
+readonly become_node='set -e
+hostname "$0"
+stash=$(mktemp -d /run/kubelite-lab-cgroups.XXXXXX)
+mount --rbind /sys/fs/cgroup "$stash"
+mount -t sysfs sysfs /sys
+mount --move "$stash" /sys/fs/cgroup
+rmdir "$stash"
+exec "$@"'
 
-# on_node NODE CMD...: run CMD in the node's network namespace and in a UTS
-# namespace of its own whose hostname is the node's name, as on a machine.
+# node_launcher ARRAY NODE: fills ARRAY with the command that runs what
+# follows it "on" NODE: in the node's network namespace, and in mount and
+# UTS namespaces of its own.
+node_launcher() {
+  local -n launcher=$1
+  # shellcheck disable=SC2034 # a nameref: the caller reads it
+  launcher=(unshare --mount --uts --propagation slave --
+    nsenter --net="/run/netns/$(netns_of "$2")" --
+    sh -c "$become_node" "$2")
+}
+
+# on_node NODE CMD...: run CMD on the node.
 on_node() {
-  local node=$1
+  local -a launch
+  node_launcher launch "$1"
   shift
-  ip netns exec "$(netns_of "$node")" unshare --uts -- sh -c "$become_node" "$node" "$@"
+  "${launch[@]}" "$@"
 }
 
 # --- network ---------------------------------------------------------------
@@ -107,6 +134,7 @@ ensure_switch() {
   ensure_netns "$switch_ns"
   ip -n "$switch_ns" link show br0 >/dev/null 2>&1 ||
     ip -n "$switch_ns" link add br0 type bridge
+  ip -n "$switch_ns" addr replace "$gateway_ip/24" dev br0
   ip -n "$switch_ns" link set br0 up
 }
 
@@ -125,17 +153,20 @@ plug_in() {
   ip -n "$switch_ns" link set "$node" master br0 up
   ip -n "$ns" addr replace "$(node_ip "$node")/24" dev eth0
   ip -n "$ns" link set eth0 up
+  # The outside client knows the lab network only.
+  [ "$node" = client ] || ip -n "$ns" route replace default via "$gateway_ip"
 }
 
 # --- processes -------------------------------------------------------------
 
 # is_ours PIDFILE: the pid file names a live kubelite process of this lab.
 is_ours() {
-  local pid
+  local pid cmdline
   [ -f "$1" ] || return 1
   pid=$(cat "$1")
-  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "kubelite"
+  [ -n "$pid" ] || return 1
+  cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
+  [[ $cmdline == *kubelite* ]]
 }
 
 # start_on_node NODE CMD...: start CMD in the background on NODE, in a
@@ -149,10 +180,11 @@ start_on_node() {
     return
   fi
   mkdir -p "$lab_dir/$node"
+  local -a launch
+  node_launcher launch "$node"
   # setsid does not fork here (a background job leads no process group), and
-  # ip, unshare and sh exec in turn: $! is the kubelite process itself.
-  setsid ip netns exec "$(netns_of "$node")" unshare --uts -- sh -c "$become_node" "$node" "$@" \
-    >>"$lab_dir/$node.log" 2>&1 </dev/null &
+  # unshare, nsenter and sh exec in turn: $! is the kubelite process itself.
+  setsid "${launch[@]}" "$@" >>"$lab_dir/$node.log" 2>&1 </dev/null &
   echo $! >"$lab_dir/$node.pid"
   echo "$node: started $(basename "$1") $2 (pid $!), log $lab_dir/$node.log"
 }
@@ -251,42 +283,49 @@ descendants() {
 # (containerd, its shims) and everything they started (the containers,
 # which live in pod namespaces of their own).
 kill_leftovers() {
-  local ns=$1 pids doomed cgroups
+  local ns=$1 pids doomed
   netns_exists "$ns" || return 0
   for _ in 1 2 3 4 5; do
     read -ra pids <<<"$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')"
     [ ${#pids[@]} -gt 0 ] || return 0
     read -ra doomed <<<"$(descendants "${pids[@]}")"
-    read -ra cgroups <<<"$(container_cgroups "${doomed[@]}" | tr '\n' ' ')"
     kill -KILL "${doomed[@]}" 2>/dev/null || true
     sleep 0.5
-    remove_cgroups "${cgroups[@]}"
   done
   echo "processes left in $ns: $(ip netns pids "$ns" | tr '\n' ' ')" >&2
 }
 
-# container_cgroups PID...: the containers' cgroups among those of the
-# processes. containerd puts a container in /<its namespace>/<id>, and the
-# agents use the namespace "kubelite"; killed containers leave them behind.
-container_cgroups() {
-  local pid
-  for pid in "$@"; do
-    cut -d: -f3 "/proc/$pid/cgroup" 2>/dev/null || true
-  done | grep '^/kubelite/.' | sort -u
+# lab_containers: "<containerd namespace>/<id>" of every container the
+# lab's containerds have run; their bundle folders outlive a crash.
+lab_containers() {
+  [ -d "$lab_dir" ] || return 0
+  find "$lab_dir" -regex '.*/root/io\.containerd\.runtime\.v2\.task/[^/]+/[^/]+' -type d |
+    awk -F/ '{ print $(NF-1) "/" $NF }'
 }
 
-# remove_cgroups PATH...: remove each cgroup from every hierarchy; rmdir
-# only ever removes an empty one.
-remove_cgroups() {
-  local mount path
-  [ $# -gt 0 ] || return 0
+# remove_container NS/ID: what the lab's containerds leave outside the
+# lab's folder when they die with their containers: the container's
+# processes (a container whose shim is gone is reparented away from the
+# lab's namespaces), its cgroup in every hierarchy (runc makes /NS/ID) and
+# runc's state.
+remove_container() {
+  local cgroup=/$1 mount pid
+  [[ $1 == ?*/?* ]] || return 0
   for mount in $(findmnt -rn -t cgroup,cgroup2 -o TARGET); do
-    for path in "$@"; do
-      if [ -d "$mount$path" ]; then
-        rmdir "$mount$path" 2>/dev/null || true
-      fi
+    [ -f "$mount$cgroup/cgroup.procs" ] || continue
+    while read -r pid; do
+      kill -KILL "$pid" 2>/dev/null || true
+    done <"$mount$cgroup/cgroup.procs"
+  done
+  for mount in $(findmnt -rn -t cgroup,cgroup2 -o TARGET); do
+    [ -d "$mount$cgroup" ] || continue
+    # A killed process leaves its cgroup once reaped: try for a while.
+    for _ in $(seq 1 20); do
+      rmdir "$mount$cgroup" 2>/dev/null && break
+      sleep 0.25
     done
   done
+  rm -rf "/run/containerd/runc/$1"
 }
 
 # --- commands --------------------------------------------------------------
@@ -319,10 +358,10 @@ cmd_up() {
   cat <<MSG
 
 The lab is up: ${#nodes[@]} nodes on $subnet_prefix.0/24, an outside client at $(node_ip client).
-  eval "\$($0 env)"; kubectl-lite get nodes -o wide
-  $0 exec node2 iptables-save -t nat
-  $0 exec client wget -qO- $(node_ip node1):31000
-Logs: $lab_dir/*.log    Remove it all: $0 down
+  eval "\$($0 env)"; kubectl-lite get nodes -o wide     # kubectl-lite from this shell
+  $0 exec node2 iptables-save -t nat                     # a command on a node
+  $0 exec client curl -s $(node_ip node1):31000           # ... or on the outside client
+Walk-through: docs/lab.md    Logs: $lab_dir/*.log    Remove it all: $0 down
 MSG
 }
 
@@ -340,9 +379,10 @@ wait_for_server() {
 
 # wait_for_ready_nodes: until every node reports Ready through the forwarder.
 wait_for_ready_nodes() {
-  local deadline=$((SECONDS + ready_timeout)) ready=0 node
+  local deadline=$((SECONDS + ready_timeout)) ready=0 node listed
   while :; do
-    ready=$(kubectl_here get nodes --no-headers 2>/dev/null | awk '$2 == "Ready"' | wc -l)
+    listed=$(kubectl_here get nodes --no-headers 2>/dev/null) || listed=""
+    ready=$(awk '$2 == "Ready"' <<<"$listed" | wc -l)
     [ "$ready" -ge ${#nodes[@]} ] && break
     for node in "${nodes[@]}"; do
       is_ours "$lab_dir/$node.pid" || fail_with_logs "the kubelite process of $node exited"
@@ -379,6 +419,10 @@ cmd_down() {
 
   for node in "${nodes[@]}" client; do
     kill_leftovers "$(netns_of "$node")"
+  done
+  local container
+  for container in $(lab_containers); do
+    remove_container "$container"
   done
   remove_pod_netns_pins
   for node in "${nodes[@]}" client; do

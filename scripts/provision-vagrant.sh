@@ -39,56 +39,26 @@ die() {
 # NIC has 10.0.2.15 on every VM; a node announcing it would be unreachable.
 node_ip() {
   local ip
-  ip=$(ip -4 -o addr show to "$lab_network" | awk '{ split($4, a, "/"); print a[1]; exit }')
+  ip=$(ip -4 -o addr show to "$lab_network" | awk 'NR == 1 { split($4, a, "/"); print a[1] }')
   [ -n "$ip" ] || die "no network interface has an address in $lab_network: check the private_network in the Vagrantfile"
   echo "$ip"
 }
 
-# install_build_tools: what building needs beyond scripts/install-deps.sh
-# (a Debian cloud image may lack make or curl).
-install_build_tools() {
-  local missing=() tool
-  for tool in make curl; do
-    command -v "$tool" >/dev/null || missing+=("$tool")
-  done
-  [ ${#missing[@]} -eq 0 ] && return
-  log "installing ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" ca-certificates
-}
-
-# install_go: the Go version go.mod asks for, from go.dev, into /usr/local/go
-# (where `make up` looks), unless it is there already.
-install_go() {
-  local want arch tarball
-  want=go$(awk '$1 == "go" { print $2; exit }' "$repo/go.mod")
-  if [ -x /usr/local/go/bin/go ] && [ "$(/usr/local/go/bin/go env GOVERSION)" = "$want" ]; then
-    return
-  fi
-  case $(uname -m) in
-    x86_64) arch=amd64 ;;
-    aarch64) arch=arm64 ;;
-    *) die "no Go build for $(uname -m)" ;;
-  esac
-  tarball=$want.linux-$arch.tar.gz
-  log "installing $want"
-  curl -fsSL -o "/tmp/$tarball" "https://dl.google.com/go/$tarball"
-  echo "$(curl -fsSL "https://dl.google.com/go/$tarball.sha256")  /tmp/$tarball" | sha256sum -c --quiet -
-  rm -rf /usr/local/go
-  tar -C /usr/local -xzf "/tmp/$tarball"
-  rm -f "/tmp/$tarball"
-}
-
-# build: `make build`, into a folder of this machine (the three machines
-# share /vagrant, and the host's bin/ may hold another platform's binary).
-build() {
-  log "building kubelite into $bin_dir"
-  export PATH=/usr/local/go/bin:$PATH
-  # /vagrant's .git may belong to another user or be absent: no VCS stamp.
-  GOFLAGS=-buildvcs=false make -C "$repo" build BIN="$bin_dir"
+# install_kubelite: the binary the host built into the shared folder
+# (`make build` on a Linux host, or `GOOS=linux GOARCH=amd64 go build -o
+# bin/kubelite .` elsewhere): the machines need no Go toolchain and download
+# nothing. The offline images are built here from Debian's busybox-static.
+install_kubelite() {
+  local built=$repo/bin/kubelite
+  [ -f "$built" ] || die "$built not found: run 'make build' on the host before 'vagrant up'"
+  [ "$(head -c 4 "$built" | od -An -c | tr -d ' ')" = '177ELF' ] ||
+    die "$built is not a Linux binary: on this host build it with GOOS=linux GOARCH=amd64 go build -o bin/kubelite ."
+  log "installing kubelite into $bin_dir"
+  mkdir -p "$bin_dir"
+  install -m 0755 "$built" "$bin_dir/kubelite"
   ln -sf "$bin_dir/kubelite" /usr/local/bin/kubelite
   ln -sf "$bin_dir/kubelite" /usr/local/bin/kubectl-lite
-  GOFLAGS=-buildvcs=false "$repo/scripts/build-images.sh" "$images_dir"
+  "$bin_dir/kubelite" images build "$images_dir"
 }
 
 # install_unit NAME EXEC_START...: a systemd unit that runs kubelite. Only
@@ -170,9 +140,7 @@ main() {
   log "role $role, node IP $ip (from the NIC on $lab_network)"
 
   "$repo/scripts/install-deps.sh"
-  install_build_tools
-  install_go
-  build
+  install_kubelite
 
   case $role in
     server) provision_server "$ip" ;;

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"kubelite/internal/netnsproxy"
+	"kubelite/nodeagent/images"
 	"kubelite/nodeagent/proxy"
 )
 
@@ -67,5 +68,31 @@ func newNetnsProxyCommand() *cobra.Command {
 	cmd.Flags().StringVar(&netnsPath, "netns", "", "network namespace to dial from, e.g. /run/netns/kl-node1")
 	cmd.Flags().StringVar(&listen, "listen", "", "address to listen on here, e.g. 127.0.0.1:16443")
 	cmd.Flags().StringVar(&target, "target", "", "address to dial inside the namespace, e.g. 192.168.56.11:6443")
+	return cmd
+}
+
+// newImagesCommand is `kubelite images build DIR`: the offline httpd and
+// busybox images, built from the machine's busybox-static, with no Go
+// toolchain needed (the Vagrant machines use it).
+func newImagesCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "images", Short: "Build kubelite's offline images"}
+	busybox := images.DefaultBusybox
+	build := &cobra.Command{
+		Use:   "build OUTDIR",
+		Short: "Write busybox.tar and httpd.tar (OCI image layouts) into OUTDIR",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			files, err := images.BuildAll(args[0], busybox)
+			if err != nil {
+				return err
+			}
+			for _, f := range files {
+				fmt.Println(f)
+			}
+			return nil
+		},
+	}
+	build.Flags().StringVar(&busybox, "busybox", busybox, "busybox-static binary to package")
+	cmd.AddCommand(build)
 	return cmd
 }
