@@ -3,7 +3,7 @@
 GO        ?= go
 BIN       := bin
 DATA_DIR  ?= /var/lib/kubelite
-FUZZTIME  ?= 10s
+FUZZTIME  ?= 100000x
 
 .PHONY: all build up down test unit fuzz vet lint bench clean
 
