@@ -44,6 +44,9 @@ type agentOptions struct {
 	ClusterDNS        string
 	ClusterDomain     string
 	KubeletPort       int
+	// DNSUpstreams answer names outside the cluster zone; empty means the
+	// nameservers of /etc/resolv.conf.
+	DNSUpstreams []string
 }
 
 func (o *agentOptions) addFlags(cmd *cobra.Command) {
@@ -61,6 +64,7 @@ func (o *agentOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.ClusterDNS, "cluster-dns", "10.96.0.10", "cluster DNS Service IP that Pods use")
 	f.StringVar(&o.ClusterDomain, "cluster-domain", "cluster.local", "DNS domain of the cluster")
 	f.IntVar(&o.KubeletPort, "kubelet-port", kubeletserver.DefaultPort, "port of this node's logs and exec API")
+	f.StringSliceVar(&o.DNSUpstreams, "cluster-dns-upstream", nil, "resolvers for names outside the cluster (default: the nameservers of /etc/resolv.conf)")
 }
 
 func newAgentCommand() *cobra.Command {
@@ -285,6 +289,7 @@ func runDNS(ctx context.Context, ready func(), nodeIP string, caches *serviceCac
 	srv, err := dns.NewServer(dns.Config{
 		Zone:        o.ClusterDomain,
 		ListenAddrs: []string{net.JoinHostPort(nodeIP, "53")},
+		Upstreams:   o.DNSUpstreams,
 		Registerer:  prometheus.NewRegistry(),
 	}, dns.NewInformerStore(caches.services, caches.endpoints))
 	if err != nil {

@@ -18,17 +18,11 @@ const maxApplyConflictRetries = 5
 
 // ApplyOptions are the options of `kubectl-lite apply`.
 type ApplyOptions struct {
-	f     *factory
-	files fileOptions
-	write writeFlags
-
-	namespace         string
-	explicitNamespace bool
-	writeOptions      client.WriteOptions
+	manifestWrite
 }
 
 func newApplyCommand(f *factory) *cobra.Command {
-	o := &ApplyOptions{f: f}
+	o := &ApplyOptions{manifestWrite{f: f}}
 	cmd := &cobra.Command{
 		Use:                   "apply (-f FILENAME | -R -f DIRECTORY)",
 		DisableFlagsInUseLine: true,
@@ -52,53 +46,14 @@ func newApplyCommand(f *factory) *cobra.Command {
 
 // Complete reads the namespace and the write flags.
 func (o *ApplyOptions) Complete(cmd *cobra.Command, args []string) error {
-	if len(args) > 0 {
-		return usageError(cmd, "Unexpected args: %v", args)
-	}
-	var err error
-	if o.writeOptions, err = o.write.complete(); err != nil {
-		return err
-	}
-	o.namespace, o.explicitNamespace = o.f.Namespace()
-	return nil
+	return o.complete(cmd, args)
 }
 
 // Validate checks that there is something to apply.
-func (o *ApplyOptions) Validate() error {
-	if len(o.files.filenames) == 0 {
-		return fmt.Errorf("must specify one of -f and -k")
-	}
-	return validateOutput(o.write.output, "", outputName, outputJSON, outputYAML)
-}
+func (o *ApplyOptions) Validate() error { return o.validate() }
 
-// Run applies every document. A document that fails is reported and the
-// others still go ahead; the command then fails.
-func (o *ApplyOptions) Run(ctx context.Context) error {
-	docs, errs := readManifests(o.files, o.f.streams.In)
-	if len(docs) == 0 && len(errs) == 0 {
-		return fmt.Errorf("no objects passed to apply")
-	}
-	c, err := o.f.Client()
-	if err != nil {
-		return err
-	}
-	for _, doc := range docs {
-		resolved, err := doc.resolve(o.f.scheme, o.namespace, o.explicitNamespace)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		result, err := o.applyOne(ctx, c, resolved)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if err := o.write.printResult(o.f.streams.Out, resolved.resource, resolved.name, result); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errs.orNil()
-}
+// Run applies every document; see manifestWrite.each.
+func (o *ApplyOptions) Run(ctx context.Context) error { return o.each(ctx, "apply", o.applyOne) }
 
 // writeResult is what one create or apply did, and the object after it.
 type writeResult struct {

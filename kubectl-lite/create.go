@@ -14,18 +14,12 @@ import (
 
 // CreateOptions are the options of `kubectl-lite create -f`.
 type CreateOptions struct {
-	f          *factory
-	files      fileOptions
-	write      writeFlags
+	manifestWrite
 	saveConfig bool
-
-	namespace         string
-	explicitNamespace bool
-	writeOptions      client.WriteOptions
 }
 
 func newCreateCommand(f *factory) *cobra.Command {
-	o := &CreateOptions{f: f}
+	o := &CreateOptions{manifestWrite: manifestWrite{f: f}}
 	cmd := &cobra.Command{
 		Use:                   "create -f FILENAME",
 		DisableFlagsInUseLine: true,
@@ -48,63 +42,33 @@ func newCreateCommand(f *factory) *cobra.Command {
 
 // Complete reads the namespace and the write flags.
 func (o *CreateOptions) Complete(cmd *cobra.Command, args []string) error {
-	if len(args) > 0 {
-		return usageError(cmd, "Unexpected args: %v", args)
-	}
-	var err error
-	if o.writeOptions, err = o.write.complete(); err != nil {
-		return err
-	}
-	o.namespace, o.explicitNamespace = o.f.Namespace()
-	return nil
+	return o.complete(cmd, args)
 }
 
 // Validate checks that there is something to create.
-func (o *CreateOptions) Validate() error {
-	if len(o.files.filenames) == 0 {
-		return fmt.Errorf("must specify one of -f and -k")
-	}
-	return validateOutput(o.write.output, "", outputName, outputJSON, outputYAML)
-}
+func (o *CreateOptions) Validate() error { return o.validate() }
 
-// Run creates every document; failures are reported and the rest goes on.
-func (o *CreateOptions) Run(ctx context.Context) error {
-	docs, errs := readManifests(o.files, o.f.streams.In)
-	if len(docs) == 0 && len(errs) == 0 {
-		return fmt.Errorf("no objects passed to create")
+// Run creates every document; see manifestWrite.each.
+func (o *CreateOptions) Run(ctx context.Context) error { return o.each(ctx, "create", o.createOne) }
+
+// createOne creates one document (with the last-applied annotation under --save-config).
+func (o *CreateOptions) createOne(ctx context.Context, c *client.Client, doc *resolvedManifest) (*writeResult, error) {
+	body := doc.body()
+	if o.saveConfig {
+		var err error
+		if body, err = withLastApplied(body); err != nil {
+			return nil, err
+		}
 	}
-	c, err := o.f.Client()
+	data, err := json.Marshal(body)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("encoding %s: %w", doc.source, err)
 	}
-	for _, doc := range docs {
-		resolved, err := doc.resolve(o.f.scheme, o.namespace, o.explicitNamespace)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		body := resolved.body()
-		if o.saveConfig {
-			if body, err = withLastApplied(body); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-		}
-		data, err := json.Marshal(body)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("encoding %s: %w", doc.source, err))
-			continue
-		}
-		result, err := createObject(ctx, c, resolved.resource, resolved.ns, resolved.apiVersion, data, o.write.dryRun, o.writeOptions)
-		if err != nil {
-			errs = append(errs, withSource("creating", doc.source, err))
-			continue
-		}
-		if err := o.write.printResult(o.f.streams.Out, resolved.resource, resolved.name, result); err != nil {
-			errs = append(errs, err)
-		}
+	result, err := createObject(ctx, c, doc.resource, doc.ns, doc.apiVersion, data, o.write.dryRun, o.writeOptions)
+	if err != nil {
+		return nil, withSource("creating", doc.source, err)
 	}
-	return errs.orNil()
+	return result, nil
 }
 
 // createObject posts one object, or only pretends to with --dry-run=client.
