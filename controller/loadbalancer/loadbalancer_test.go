@@ -164,9 +164,10 @@ func TestAddressesFromThePool(t *testing.T) {
 	waitForIngress(t, c, "b", "[]")
 	createLoadBalancer(t, c, "d", "")
 	waitForIngress(t, c, "d", "[192.168.56.241/VIP]")
-	if n := len(rec.Find("IPAllocated", "")); n < 4 {
-		t.Errorf("%d IPAllocated events, want 4: %v", n, rec.Events())
-	}
+	// Events are recorded asynchronously: the status can be seen first.
+	controllertest.Eventually(t, "4 IPAllocated events", func() (bool, string) {
+		return len(rec.Find("IPAllocated", "")) >= 4, fmt.Sprint(rec.Events())
+	})
 }
 
 func TestAllocationsSurviveARestart(t *testing.T) {

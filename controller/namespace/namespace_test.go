@@ -126,9 +126,9 @@ func TestDeletingANamespaceDeletesItsContentThenItself(t *testing.T) {
 	if _, err := client.For[api.Service](c, "default").Get(ctx, "keep"); err != nil {
 		t.Errorf("a service in another namespace: %v", err)
 	}
-	if len(rec.Find("NamespaceContentDeleted", "namespace shop")) == 0 {
-		t.Errorf("events %v, want NamespaceContentDeleted", rec.Events())
-	}
+	controllertest.Eventually(t, "a NamespaceContentDeleted event", func() (bool, string) {
+		return len(rec.Find("NamespaceContentDeleted", "namespace shop")) > 0, fmt.Sprint(rec.Events())
+	})
 }
 
 func TestAnEmptyNamespaceGoesAtOnce(t *testing.T) {
