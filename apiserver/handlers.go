@@ -148,7 +148,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 		s.deleteCollection(w, r, q)
 	default:
 		writeError(w, api.NewStatus(http.StatusMethodNotAllowed, api.ReasonMethodNotAllowed,
-			fmt.Sprintf("the server does not allow this method on the requested resource")))
+			"the server does not allow this method on the requested resource"))
 	}
 }
 
