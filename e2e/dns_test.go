@@ -2,10 +2,15 @@ package e2e
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/miekg/dns"
+
+	"kubelite/nodeagent/proxy/netns"
 )
 
 // Cluster DNS from every node: a pod on each of the three nodes resolves a
@@ -98,4 +103,42 @@ spec:
 			return err == nil && strings.Contains(out, "10.96.0.1"), fmt.Sprintf("%v\n%s", err, out)
 		})
 	}
+
+	// A name outside the cluster goes to the upstream resolver: the lab
+	// forwards to the outside client's address, where this test runs a fake
+	// one (the answer is a documentation address, never contacted).
+	startFakeUpstream(t, "/run/netns/kl-client", "192.168.56.100:53", "outside.example.", "192.0.2.80")
+	eventually(t, trafficDeadline, "outside.example to be answered by the upstream", func() (bool, string) {
+		out, err := l.kubectl("exec", "-n", ns, "probe-node2", "--", "nslookup", "outside.example")
+		return err == nil && strings.Contains(out, "192.0.2.80"), fmt.Sprintf("%v\n%s", err, out)
+	})
+}
+
+// startFakeUpstream serves one A record over UDP at addr inside the network
+// namespace netnsPath, until the test ends.
+func startFakeUpstream(t *testing.T, netnsPath, addr, name, ip string) {
+	t.Helper()
+	var pc net.PacketConn
+	err := netns.Do(netnsPath, func() error {
+		var err error
+		pc, err = net.ListenPacket("udp", addr)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("fake upstream in %s: %v", netnsPath, err)
+	}
+	handler := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		if q := r.Question[0]; strings.EqualFold(q.Name, name) && q.Qtype == dns.TypeA {
+			rr, _ := dns.NewRR(name + " 30 IN A " + ip)
+			m.Answer = append(m.Answer, rr)
+		} else if !strings.EqualFold(q.Name, name) {
+			m.Rcode = dns.RcodeNameError
+		}
+		_ = w.WriteMsg(m)
+	})
+	srv := &dns.Server{PacketConn: pc, Handler: handler}
+	go func() { _ = srv.ActivateAndServe() }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
 }

@@ -43,6 +43,10 @@ readonly gateway_ip=192.168.56.1
 readonly nodes=(node1 node2 node3)
 readonly server_node=node1
 readonly loadbalancer_pool=192.168.56.240/28
+# Names outside the cluster are forwarded to the outside client's address:
+# the lab has no way out, so whatever resolver runs there (the e2e tests
+# start one) is the lab's "internet" DNS.
+readonly dns_upstream=$subnet_prefix.100:53
 readonly server_port=6443
 
 # Where everything lives: one folder per node (its data dir, with
@@ -199,7 +203,8 @@ start_server() {
     --etcd-listen-peer-url http://127.0.0.1:2380 \
     --loadbalancer-pool "$loadbalancer_pool" \
     --node-name "$server_node" --node-ip "$ip" \
-    --images-dir "$images_dir"
+    --images-dir "$images_dir" \
+    --cluster-dns-upstream "$dns_upstream"
 }
 
 start_agent() {
@@ -209,7 +214,8 @@ start_agent() {
     --token-file "$(node_token)" \
     --node-name "$node" --node-ip "$(node_ip "$node")" \
     --data-dir "$lab_dir/$node" \
-    --images-dir "$images_dir"
+    --images-dir "$images_dir" \
+    --cluster-dns-upstream "$dns_upstream"
 }
 
 # The forwarder runs in the machine's own namespace and dials the API
