@@ -484,3 +484,10 @@ func (p *selectorParser) parseValueSet() ([]string, error) {
 		}
 	}
 }
+
+// IsEmpty reports whether sel is missing or has no requirements. Validation
+// refuses both for workloads, and controllers must not act on either: an
+// empty selector would claim every object of the namespace.
+func (sel *LabelSelector) IsEmpty() bool {
+	return sel == nil || len(sel.MatchLabels) == 0 && len(sel.MatchExpressions) == 0
+}

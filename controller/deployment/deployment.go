@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -125,7 +126,7 @@ func (c *Controller) onReplicaSetUpdate(oldRS, rs *api.ReplicaSet) {
 		c.enqueue(owner)
 		return
 	}
-	if !equalLabels(oldRS.Labels, rs.Labels) || oldRS.ControllerRef() != nil {
+	if !maps.Equal(oldRS.Labels, rs.Labels) || oldRS.ControllerRef() != nil {
 		c.enqueueAdopters(rs)
 	}
 }
@@ -168,10 +169,10 @@ func (c *Controller) ownerOf(namespace string, ref *api.OwnerReference) *api.Dep
 // enqueueAdopters queues the Deployments whose selector matches an orphan ReplicaSet.
 func (c *Controller) enqueueAdopters(rs *api.ReplicaSet) {
 	for _, d := range c.deployments.List(rs.Namespace) {
-		if isEmptySelector(d.Spec.Selector) {
+		if d.Spec.Selector.IsEmpty() {
 			continue
 		}
-		if matches, err := selectorMatcher(d.Spec.Selector); err == nil && matches(rs.Labels) {
+		if sel, err := api.LabelSelectorAsSelector(d.Spec.Selector); err == nil && sel.Matches(rs.Labels) {
 			c.enqueue(d)
 		}
 	}
@@ -193,7 +194,7 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 	}
 	d := s.d
 
-	if isEmptySelector(d.Spec.Selector) {
+	if d.Spec.Selector.IsEmpty() {
 		c.recorder.Event(d, api.EventWarning, ReasonSelectingAll,
 			"This deployment is selecting all pods. A non-empty selector is required.")
 		if d.Status.ObservedGeneration < d.Generation {
@@ -202,12 +203,12 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 		}
 		return nil
 	}
-	matches, err := selectorMatcher(d.Spec.Selector)
+	selector, err := api.LabelSelectorAsSelector(d.Spec.Selector)
 	if err != nil {
 		s.logger.Error("invalid selector", "err", err) // validated by the API server: retrying cannot help
 		return nil
 	}
-	rsList, err := s.claimReplicaSets(ctx, matches)
+	rsList, err := s.claimReplicaSets(ctx, selector.Matches)
 	if err != nil {
 		return err
 	}
@@ -365,33 +366,4 @@ func controllerRef(d *api.Deployment) api.OwnerReference {
 		Controller:         api.Ptr(true),
 		BlockOwnerDeletion: api.Ptr(true),
 	}
-}
-
-// selectorMatcher turns a structured selector into a label predicate.
-func selectorMatcher(sel *api.LabelSelector) (func(map[string]string) bool, error) {
-	selector, err := api.LabelSelectorAsSelector(sel)
-	if err != nil {
-		return nil, err
-	}
-	return selector.Matches, nil
-}
-
-// isEmptySelector reports whether sel is missing or has no requirements.
-// Validation refuses both (legacy versions default the selector from the
-// template labels), and the controller must not act on either: an empty
-// selector would claim everything in the namespace.
-func isEmptySelector(sel *api.LabelSelector) bool {
-	return sel == nil || len(sel.MatchLabels) == 0 && len(sel.MatchExpressions) == 0
-}
-
-func equalLabels(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if got, ok := b[k]; !ok || got != v {
-			return false
-		}
-	}
-	return true
 }

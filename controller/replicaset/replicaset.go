@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -138,7 +139,7 @@ func (c *Controller) onPodUpdate(oldPod, pod *api.Pod) {
 	if oldPod.ResourceVersion == pod.ResourceVersion {
 		return // a periodic resync: the ReplicaSets get their own
 	}
-	labelsChanged := !equalLabels(oldPod.Labels, pod.Labels)
+	labelsChanged := !maps.Equal(oldPod.Labels, pod.Labels)
 	if oldRS := c.controllerOf(oldPod); oldRS != nil {
 		if newRS := c.controllerOf(pod); newRS == nil || newRS.UID != oldRS.UID {
 			c.enqueue(oldRS) // released or taken over: the old owner is one short
@@ -188,7 +189,7 @@ func (c *Controller) controllerOf(pod *api.Pod) *api.ReplicaSet {
 // enqueueAdopters queues every ReplicaSet whose selector matches an orphan Pod.
 func (c *Controller) enqueueAdopters(pod *api.Pod) {
 	for _, rs := range c.replicaSets.List(pod.Namespace) {
-		if matches, err := selectorMatcher(rs.Spec.Selector); err == nil && matches(pod.Labels) {
+		if sel, err := api.LabelSelectorAsSelector(rs.Spec.Selector); err == nil && sel.Matches(pod.Labels) {
 			c.enqueue(rs)
 		}
 	}
@@ -204,11 +205,11 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 	rs := api.DeepCopy(cached)
 	logger := c.logger.With("replicaSet", key)
 
-	if isEmptySelector(rs.Spec.Selector) {
+	if rs.Spec.Selector.IsEmpty() {
 		c.recorder.Event(rs, api.EventWarning, ReasonSelectingAll, "This ReplicaSet is selecting all pods. A non-empty selector is required.")
 		return nil
 	}
-	matches, err := selectorMatcher(rs.Spec.Selector)
+	selector, err := api.LabelSelectorAsSelector(rs.Spec.Selector)
 	if err != nil {
 		// The API server validated it: retrying cannot help.
 		logger.Error("invalid selector", "err", err)
@@ -218,7 +219,7 @@ func (c *Controller) reconcile(ctx context.Context, key string) error {
 	// Read the expectations before the Pods: a create that lands in between
 	// is then in the cache, not missed.
 	canManage := c.expectations.satisfied(key)
-	pods, err := c.claimPods(ctx, rs, matches, activePods(c.pods.List(rs.Namespace)))
+	pods, err := c.claimPods(ctx, rs, selector.Matches, activePods(c.pods.List(rs.Namespace)))
 	if err != nil {
 		return err
 	}
@@ -432,25 +433,4 @@ func replicasOf(rs *api.ReplicaSet) int32 {
 		return 1
 	}
 	return *rs.Spec.Replicas
-}
-
-// selectorMatcher turns a structured selector into a label predicate.
-func selectorMatcher(sel *api.LabelSelector) (func(map[string]string) bool, error) {
-	selector, err := api.LabelSelectorAsSelector(sel)
-	if err != nil {
-		return nil, err
-	}
-	return selector.Matches, nil
-}
-
-// isEmptySelector reports whether sel is missing or has no requirements.
-// Validation refuses both, and the controller must not act on either: an
-// empty selector would claim every Pod of the namespace, and a missing one
-// none, not even the Pods it creates, which it would create without end.
-func isEmptySelector(sel *api.LabelSelector) bool {
-	return sel == nil || len(sel.MatchLabels) == 0 && len(sel.MatchExpressions) == 0
-}
-
-func equalLabels(a, b map[string]string) bool {
-	return len(a) == len(b) && hasLabels(a, b)
 }
