@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"kubelite/api"
 	"kubelite/api/client"
@@ -25,6 +27,7 @@ import (
 	"kubelite/nodeagent"
 	"kubelite/nodeagent/kubeletserver"
 	"kubelite/nodeagent/proxy"
+	"kubelite/nodeagent/proxy/iptables"
 	"kubelite/nodeagent/runtime"
 )
 
@@ -44,6 +47,9 @@ type agentOptions struct {
 	ClusterDNS        string
 	ClusterDomain     string
 	KubeletPort       int
+	ProxyMode         string
+	IPTablesBackend   string
+	MetricsAddr       string
 	// DNSUpstreams answer names outside the cluster zone; empty means the
 	// nameservers of /etc/resolv.conf.
 	DNSUpstreams []string
@@ -64,7 +70,27 @@ func (o *agentOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.ClusterDNS, "cluster-dns", "10.96.0.10", "cluster DNS Service IP that Pods use")
 	f.StringVar(&o.ClusterDomain, "cluster-domain", "cluster.local", "DNS domain of the cluster")
 	f.IntVar(&o.KubeletPort, "kubelet-port", kubeletserver.DefaultPort, "port of this node's logs and exec API")
+	o.addProxyFlags(f)
 	f.StringSliceVar(&o.DNSUpstreams, "cluster-dns-upstream", nil, "resolvers for names outside the cluster (default: the nameservers of /etc/resolv.conf)")
+}
+
+// addProxyFlags adds the service proxy's flags, which the server's own
+// agent takes too.
+func (o *agentOptions) addProxyFlags(f *pflag.FlagSet) {
+	f.StringVar(&o.ProxyMode, "proxy-mode", string(proxy.ModeIPTables), "how Services are programmed: iptables (kube-proxy's chains, as the tutorial shows) or nftables (one table of verdict maps; updates cost the same at any size)")
+	f.StringVar(&o.IPTablesBackend, "iptables-backend", "auto", "iptables mode's backend: nft, legacy, or auto (the one already holding this node's rules, else the system's iptables)")
+	f.StringVar(&o.MetricsAddr, "metrics-bind-address", "127.0.0.1:10249", "where the service proxy's and DNS server's Prometheus metrics are served (kube-proxy's port); empty: nowhere")
+}
+
+// validateProxyFlags checks the proxy flags before anything starts.
+func (o *agentOptions) validateProxyFlags() error {
+	if _, err := proxy.ParseMode(o.ProxyMode); err != nil {
+		return fmt.Errorf("--proxy-mode: %w", err)
+	}
+	if _, err := iptables.ParseBackend(o.IPTablesBackend); err != nil {
+		return fmt.Errorf("--iptables-backend: %w", err)
+	}
+	return nil
 }
 
 func newAgentCommand() *cobra.Command {
@@ -76,6 +102,9 @@ func newAgentCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.Server == "" {
 				return errors.New("--server is required (e.g. --server https://192.168.56.11:6443)")
+			}
+			if err := o.validateProxyFlags(); err != nil {
+				return err
 			}
 			return runAgent(cmd.Context(), o)
 		},
@@ -97,17 +126,23 @@ func runAgent(ctx context.Context, o agentOptions) error {
 		return err
 	}
 	caches := newServiceCaches(c)
+	metrics := prometheus.NewRegistry()
 
 	var agent *nodeagent.Agent
 	nodeIP := func() string { return agent.NodeIP() }
 	components := []nodeagent.Component{
 		{Name: "service-caches", Run: caches.run},
 		{Name: "service-proxy", Run: func(ctx context.Context, ready func()) error {
-			return runProxy(ctx, ready, agent, caches, o)
+			return runProxy(ctx, ready, agent, caches, metrics, o)
 		}},
 		{Name: "cluster-dns", Run: func(ctx context.Context, ready func()) error {
-			return runDNS(ctx, ready, nodeIP(), caches, o)
+			return runDNS(ctx, ready, nodeIP(), caches, metrics, o)
 		}},
+	}
+	if o.MetricsAddr != "" {
+		components = append(components, nodeagent.Component{Name: "metrics", Run: func(ctx context.Context, ready func()) error {
+			return serveMetrics(ctx, ready, o.MetricsAddr, metrics)
+		}})
 	}
 	kubeletAPI, err := kubeletserver.New(kubeletserver.Config{
 		Addr:    fmt.Sprintf(":%d", o.KubeletPort),
@@ -255,9 +290,9 @@ func (sc *serviceCaches) run(ctx context.Context, ready func()) error {
 	return nil
 }
 
-// runProxy runs the iptables service proxy of this node. The kube-dns
+// runProxy runs the service proxy of this node. The kube-dns
 // Service is sent to this node's own DNS server (on the node IP, port 53).
-func runProxy(ctx context.Context, ready func(), agent *nodeagent.Agent, caches *serviceCaches, o agentOptions) error {
+func runProxy(ctx context.Context, ready func(), agent *nodeagent.Agent, caches *serviceCaches, metrics prometheus.Registerer, o agentOptions) error {
 	clusterCIDR, err := netip.ParsePrefix(o.ClusterCIDR)
 	if err != nil {
 		return fmt.Errorf("--cluster-cidr: %w", err)
@@ -266,16 +301,25 @@ func runProxy(ctx context.Context, ready func(), agent *nodeagent.Agent, caches 
 	if err != nil {
 		return fmt.Errorf("node IP %q: %w", agent.NodeIP(), err)
 	}
-	host, err := proxy.NewHost(proxy.HostConfig{LoadBalancerInterface: interfaceWithIP(nodeIP)})
+	mode, err := proxy.ParseMode(o.ProxyMode)
+	if err != nil {
+		return fmt.Errorf("--proxy-mode: %w", err)
+	}
+	backend, err := iptables.ParseBackend(o.IPTablesBackend)
+	if err != nil {
+		return fmt.Errorf("--iptables-backend: %w", err)
+	}
+	host, err := proxy.NewHost(proxy.HostConfig{LoadBalancerInterface: interfaceWithIP(nodeIP), Mode: mode, IPTablesBackend: backend})
 	if err != nil {
 		return fmt.Errorf("service proxy: %w", err)
 	}
 	defer host.Close()
 	p, err := proxy.New(proxy.Config{
 		NodeName:    agent.NodeName(),
+		Mode:        mode,
 		ClusterCIDR: clusterCIDR,
 		LocalDNS:    netip.AddrPortFrom(nodeIP, 53),
-		Registerer:  prometheus.NewRegistry(),
+		Registerer:  metrics,
 	}, proxy.Sources{Services: caches.services, Endpoints: caches.endpoints, Nodes: caches.nodes}, host)
 	if err != nil {
 		return fmt.Errorf("service proxy: %w", err)
@@ -285,12 +329,12 @@ func runProxy(ctx context.Context, ready func(), agent *nodeagent.Agent, caches 
 }
 
 // runDNS serves cluster DNS on the node IP, port 53 (UDP and TCP).
-func runDNS(ctx context.Context, ready func(), nodeIP string, caches *serviceCaches, o agentOptions) error {
+func runDNS(ctx context.Context, ready func(), nodeIP string, caches *serviceCaches, metrics prometheus.Registerer, o agentOptions) error {
 	srv, err := dns.NewServer(dns.Config{
 		Zone:        o.ClusterDomain,
 		ListenAddrs: []string{net.JoinHostPort(nodeIP, "53")},
 		Upstreams:   o.DNSUpstreams,
-		Registerer:  prometheus.NewRegistry(),
+		Registerer:  metrics,
 	}, dns.NewInformerStore(caches.services, caches.endpoints))
 	if err != nil {
 		return fmt.Errorf("cluster DNS: %w", err)
@@ -351,4 +395,25 @@ func (l lazyRuntime) Attach(ctx context.Context, id string, cfg runtime.AttachCo
 
 func (l lazyRuntime) Wait(ctx context.Context, id string) (runtime.ContainerStatus, error) {
 	return (*l.agent).Runtime().Wait(ctx, id)
+}
+
+// serveMetrics serves the registry's metrics at http://addr/metrics until
+// ctx ends.
+func serveMetrics(ctx context.Context, ready func(), addr string, registry *prometheus.Registry) error {
+	listener, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--metrics-bind-address: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	ready()
+	if err := srv.Serve(listener); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("metrics server: %w", err)
+	}
+	return nil
 }

@@ -59,6 +59,9 @@ func newServerCommand() *cobra.Command {
 		Short: "Run the control plane: etcd, API server, controllers and DNS (and a node agent)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := agentFlags.validateProxyFlags(); err != nil {
+				return err
+			}
 			o.Agent = agentFlags
 			return runServer(cmd.Context(), o)
 		},
@@ -70,6 +73,7 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&agentFlags.ImagesDir, "images-dir", "", "image tarballs the agent imports (default <data-dir>/agent/images)")
 	f.IntVar(&agentFlags.KubeletPort, "kubelet-port", 10250, "port of this node's logs and exec API")
 	f.StringSliceVar(&agentFlags.DNSUpstreams, "cluster-dns-upstream", nil, "resolvers for names outside the cluster (default: the nameservers of /etc/resolv.conf)")
+	agentFlags.addProxyFlags(f)
 	f.StringVar(&o.DataDir, "data-dir", "/var/lib/kubelite", "where etcd data, certificates, tokens and the admin kubeconfig live")
 	f.StringVar(&o.BindAddress, "bind-address", "0.0.0.0", "address the API server listens on")
 	f.StringVar(&o.AdvertiseAddress, "advertise-address", "", "address other nodes reach the API server at (default: the bind address, or this machine's address)")

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -14,13 +13,14 @@ import (
 )
 
 // newProxyCommand is `kubelite proxy rules --service ns/name`: the iptables
-// chains that implement one Service on this node, for learning.
+// chains (or, in nftables mode, the map elements and chains) that implement
+// one Service on this node, for learning.
 func newProxyCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "proxy", Short: "Look at this node's service proxy"}
 	var service string
 	rules := &cobra.Command{
 		Use:   "rules --service NAMESPACE/NAME",
-		Short: "Print the iptables rules that implement one Service on this node",
+		Short: "Print the iptables or nftables rules that implement one Service on this node",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ns, name, ok := strings.Cut(service, "/")
@@ -30,11 +30,10 @@ func newProxyCommand() *cobra.Command {
 			if name == "" {
 				return fmt.Errorf("--service is required, e.g. --service default/httpd-svc")
 			}
-			saved, err := exec.CommandContext(cmd.Context(), "iptables-save").Output()
+			out, err := proxy.NodeServiceRules(cmd.Context(), "", ns, name)
 			if err != nil {
-				return fmt.Errorf("iptables-save: %w", err)
+				return err
 			}
-			out := proxy.ServiceRules(saved, ns, name)
 			if out == "" {
 				return fmt.Errorf("no rules for Service %s/%s on this node", ns, name)
 			}

@@ -7,7 +7,7 @@ packages=(
   etcd-server
   containerd runc
   containernetworking-plugins
-  iptables iproute2
+  iptables nftables iproute2
   busybox-static
   dnsperf shellcheck
   docker-registry

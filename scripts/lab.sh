@@ -23,7 +23,8 @@
 # Settings (environment): KUBELITE_LAB_DIR (state, data and logs;
 # /var/lib/kubelite-lab), KUBELITE_BIN (the kubelite binary; bin/kubelite),
 # KUBELITE_LAB_API_PORT (the forwarder's port; 16443),
-# KUBELITE_LAB_READY_TIMEOUT (seconds `up` waits for the nodes; 240).
+# KUBELITE_LAB_READY_TIMEOUT (seconds `up` waits for the nodes; 240),
+# KUBELITE_PROXY_MODE (the nodes' --proxy-mode: iptables or nftables; iptables).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,6 +32,7 @@ lab_dir=${KUBELITE_LAB_DIR:-/var/lib/kubelite-lab}
 kubelite=${KUBELITE_BIN:-$repo/bin/kubelite}
 api_port=${KUBELITE_LAB_API_PORT:-16443}
 ready_timeout=${KUBELITE_LAB_READY_TIMEOUT:-240}
+proxy_mode=${KUBELITE_PROXY_MODE:-iptables}
 
 # The lab network, as in the Vagrantfile.
 readonly subnet_prefix=192.168.56
@@ -204,7 +206,8 @@ start_server() {
     --loadbalancer-pool "$loadbalancer_pool" \
     --node-name "$server_node" --node-ip "$ip" \
     --images-dir "$images_dir" \
-    --cluster-dns-upstream "$dns_upstream"
+    --cluster-dns-upstream "$dns_upstream" \
+    --proxy-mode "$proxy_mode"
 }
 
 start_agent() {
@@ -215,7 +218,8 @@ start_agent() {
     --node-name "$node" --node-ip "$(node_ip "$node")" \
     --data-dir "$lab_dir/$node" \
     --images-dir "$images_dir" \
-    --cluster-dns-upstream "$dns_upstream"
+    --cluster-dns-upstream "$dns_upstream" \
+    --proxy-mode "$proxy_mode"
 }
 
 # The forwarder runs in the machine's own namespace and dials the API

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 DATA_DIR=${DATA_DIR:-/var/lib/kubelite}
 LOG=${LOG:-$DATA_DIR/kubelite.log}
+# iptables (the tutorial's view) or nftables.
+PROXY_MODE=${PROXY_MODE:-iptables}
 PIDFILE=$DATA_DIR/kubelite.pid
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -24,7 +26,7 @@ scripts/build-images.sh "$DATA_DIR/agent/images"
 if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
   echo "kubelite is already running (pid $(cat "$PIDFILE")); 'make down' stops it"
 else
-  setsid bin/kubelite server --data-dir "$DATA_DIR" >>"$LOG" 2>&1 </dev/null &
+  setsid bin/kubelite server --data-dir "$DATA_DIR" --proxy-mode "$PROXY_MODE" >>"$LOG" 2>&1 </dev/null &
   echo $! >"$PIDFILE"
   echo "started kubelite server (pid $!), logs in $LOG"
 fi

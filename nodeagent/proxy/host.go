@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,12 +12,18 @@ import (
 
 	"kubelite/nodeagent/proxy/iptables"
 	"kubelite/nodeagent/proxy/netns"
+	"kubelite/nodeagent/proxy/nftables"
 )
 
 // Host is what the proxier changes on its node. Each part is a narrow
 // interface, so that tests substitute fakes; NewHost returns the real ones.
 type Host struct {
-	IPTables  iptables.Interface
+	// IPTables writes the rules in iptables mode. In nftables mode it is
+	// optional, used only to remove what an iptables-mode run left.
+	IPTables iptables.Interface
+	// NFTables writes the table in nftables mode. In iptables mode it is
+	// optional, used only to remove what an nftables-mode run left.
+	NFTables  nftables.Interface
 	Conntrack ConntrackCleaner
 	Sysctls   SysctlSetter
 	// Addresses puts announced load-balancer IPs on the node's interface;
@@ -36,28 +43,60 @@ type HostConfig struct {
 	// load-balancer IPs (the node's link to the clients' network, e.g.
 	// eth0); "" announces none.
 	LoadBalancerInterface string
+	// Mode is the proxy mode the Host is for; "" is ModeIPTables.
+	Mode Mode
+	// IPTablesBackend chooses iptables-nft or iptables-legacy; "" detects
+	// it (iptables.Detect): the backend that already holds this node's
+	// rules, else the one the system's `iptables` uses.
+	IPTablesBackend iptables.Backend
 }
 
 // NewHost returns the real Host for cfg. Close it when done.
 func NewHost(cfg HostConfig) (*Host, error) {
-	ipt, err := iptables.New(cfg.NetNS)
+	mode, err := ParseMode(string(cfg.Mode))
 	if err != nil {
 		return nil, err
+	}
+	host := &Host{Sysctls: procSysctls{netnsPath: cfg.NetNS}}
+	// The other mode's command is optional: without it there is nothing
+	// of that mode to clean up.
+	ipt, iptErr := newIPTables(cfg)
+	if iptErr == nil {
+		host.IPTables = ipt
+	}
+	nft, nftErr := nftables.New(cfg.NetNS)
+	if nftErr == nil {
+		host.NFTables = nft
+	}
+	if mode == ModeIPTables && iptErr != nil {
+		return nil, iptErr
+	}
+	if mode == ModeNFTables && nftErr != nil {
+		return nil, nftErr
 	}
 	handle, err := netlinkHandle(cfg.NetNS)
 	if err != nil {
 		return nil, err
 	}
-	host := &Host{
-		IPTables:  ipt,
-		Conntrack: &netlinkConntrack{handle: handle},
-		Sysctls:   procSysctls{netnsPath: cfg.NetNS},
-		close:     handle.Close,
-	}
+	host.Conntrack = &netlinkConntrack{handle: handle}
+	host.close = handle.Close
 	if cfg.LoadBalancerInterface != "" {
 		host.Addresses = newNetlinkAnnouncer(handle, cfg.LoadBalancerInterface)
 	}
 	return host, nil
+}
+
+// newIPTables returns the iptables runner of cfg's backend, detecting it
+// if unset.
+func newIPTables(cfg HostConfig) (*iptables.Runner, error) {
+	backend := cfg.IPTablesBackend
+	if backend == "" {
+		var err error
+		if backend, err = iptables.Detect(context.Background(), cfg.NetNS, CanaryChain); err != nil {
+			return nil, err
+		}
+	}
+	return iptables.NewWithBackend(cfg.NetNS, backend)
 }
 
 // Close releases the Host's netlink sockets.

@@ -1,15 +1,11 @@
 package proxy
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,7 +14,6 @@ import (
 
 	"kubelite/api"
 	"kubelite/api/client/cache"
-	"kubelite/nodeagent/proxy/iptables"
 )
 
 // Source is a list+watch cache of one resource, as the proxier uses it:
@@ -55,8 +50,15 @@ type Config struct {
 	// MinSyncInterval is the least time between two syncs: changes that
 	// arrive meanwhile are applied together by the next one. Default 100 ms.
 	MinSyncInterval time.Duration
+	// Mode is how rules are written: ModeIPTables (default) or
+	// ModeNFTables. The Host must have the matching interface.
+	Mode Mode
+
 	// SyncPeriod is how often everything is rewritten even without a
-	// change, repairing whatever else changed the rules. Default 30 s.
+	// change, repairing whatever else changed the rules. Between these
+	// full syncs, a change rewrites only what it touches. Default 1 h, as
+	// kube-proxy's full syncs: on the nf_tables backend rewriting 10,000
+	// Services' rules takes minutes.
 	SyncPeriod time.Duration
 	// CanaryInterval is how often the canary chains are checked. Default 5 s.
 	CanaryInterval time.Duration
@@ -68,7 +70,7 @@ type Config struct {
 // Defaults for Config.
 const (
 	DefaultMinSyncInterval = 100 * time.Millisecond
-	DefaultSyncPeriod      = 30 * time.Second
+	DefaultSyncPeriod      = time.Hour
 	DefaultCanaryInterval  = 5 * time.Second
 )
 
@@ -103,12 +105,11 @@ type Proxier struct {
 
 	// The rest belongs to the goroutine running Run.
 
-	// lastRules is what the last successful sync wrote.
-	lastRules *RuleSet
-	// ourChains are the per-Service chains present in the kernel after the
-	// last successful sync; nil when unknown, and then read back with
-	// iptables-save.
-	ourChains map[iptables.Table][]string
+	// dataplane writes the rules: iptables or nftables mode.
+	dataplane dataplane
+	// lastPorts are the Service ports of the last successful sync, to find
+	// the conntrack entries a change leaves stale.
+	lastPorts []servicePort
 
 	// afterSync, if set, is called after every sync attempt with the time
 	// it started and its result (tests).
@@ -122,8 +123,12 @@ func New(cfg Config, src Sources, host *Host) (*Proxier, error) {
 	if src.Services == nil || src.Endpoints == nil {
 		return nil, errors.New("proxy: the Services and Endpoints sources are required")
 	}
-	if host == nil || host.IPTables == nil || host.Conntrack == nil || host.Sysctls == nil {
-		return nil, errors.New("proxy: host must have IPTables, Conntrack and Sysctls")
+	if host == nil || host.Conntrack == nil || host.Sysctls == nil {
+		return nil, errors.New("proxy: host must have Conntrack and Sysctls")
+	}
+	mode, err := ParseMode(string(cfg.Mode))
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	if cfg.NodeName == "" {
 		return nil, errors.New("proxy: NodeName is required")
@@ -149,9 +154,23 @@ func New(cfg Config, src Sources, host *Host) (*Proxier, error) {
 		wake:               make(chan struct{}, 1),
 		endpointsChangedAt: make(map[string]time.Time),
 	}
+	switch mode {
+	case ModeIPTables:
+		if host.IPTables == nil {
+			return nil, errors.New("proxy: iptables mode needs host.IPTables")
+		}
+		p.dataplane = newIPTablesDataplane(host.IPTables, p.logger)
+	case ModeNFTables:
+		if host.NFTables == nil {
+			return nil, errors.New("proxy: nftables mode needs host.NFTables")
+		}
+		p.dataplane = newNFTablesDataplane(host.NFTables, p.logger)
+	}
 	if err := p.metrics.register(cfg.Registerer); err != nil {
 		return nil, fmt.Errorf("proxy: registering metrics: %w", err)
 	}
+	mode, backend := p.dataplane.describe()
+	p.metrics.info.WithLabelValues(string(mode), backend).Set(1)
 	p.addHandlers()
 	return p, nil
 }
@@ -234,8 +253,10 @@ func (p *Proxier) Run(ctx context.Context) error {
 	if !p.waitForCaches(ctx) {
 		return nil
 	}
-	p.logger.Info("caches synced; starting to program iptables",
-		"minSyncInterval", p.cfg.MinSyncInterval, "syncPeriod", p.cfg.SyncPeriod)
+	mode, backend := p.dataplane.describe()
+	p.logger.Info("caches synced; starting to program Services",
+		"mode", mode, "backend", backend, "minSyncInterval", p.cfg.MinSyncInterval, "syncPeriod", p.cfg.SyncPeriod)
+	p.cleanupOtherMode(ctx)
 	p.syncLoop(ctx)
 	return nil
 }
@@ -311,7 +332,7 @@ func (p *Proxier) syncLoop(ctx context.Context) {
 		var retry <-chan time.Time
 		if err != nil {
 			failures++
-			delay := retryDelay(failures, p.cfg.SyncPeriod)
+			delay := retryDelay(failures, min(p.cfg.SyncPeriod, maxRetryDelay))
 			p.logger.Error("syncing rules failed; retrying", "err", err, "retryIn", delay, "failures", failures)
 			retry = time.After(delay)
 		} else {
@@ -340,13 +361,16 @@ func (p *Proxier) nextSync(ctx context.Context, resync, canary, retry <-chan tim
 		case <-retry:
 			return true, true
 		case <-canary:
-			if !p.canariesPresent(ctx) {
-				p.logger.Warn("canary chain gone: iptables were flushed by someone else; rewriting everything")
+			if !p.dataplane.intact(ctx) {
+				p.logger.Warn("canary gone: our rules were flushed by someone else; rewriting everything")
 				return true, true
 			}
 		}
 	}
 }
+
+// maxRetryDelay bounds the wait between retries of a failing sync.
+const maxRetryDelay = 30 * time.Second
 
 // retryDelay doubles from one second up to max.
 func retryDelay(failures int, max time.Duration) time.Duration {
@@ -354,30 +378,10 @@ func retryDelay(failures int, max time.Duration) time.Duration {
 	return min(delay, max)
 }
 
-// canaryTables are the tables the proxier writes; each holds a CanaryChain.
-var canaryTables = []iptables.Table{iptables.TableNAT, iptables.TableFilter}
-
-// canariesPresent reports whether every canary chain still exists. An
-// error counts as present: better to wait for the periodic resync than to
-// rewrite everything on every hiccup.
-func (p *Proxier) canariesPresent(ctx context.Context) bool {
-	for _, table := range canaryTables {
-		exists, err := p.host.IPTables.ChainExists(ctx, table, CanaryChain)
-		if err != nil {
-			p.logger.Warn("cannot check canary chain", "table", table, "err", err)
-			continue
-		}
-		if !exists {
-			return false
-		}
-	}
-	return true
-}
-
-// syncRules makes the kernel's rules equal to BuildRules of the current
-// state. A full sync also re-creates the jump rules from the built-in
-// chains and the canaries, and reads back which of our chains exist,
-// instead of trusting what the previous sync left.
+// syncRules makes the kernel's rules implement the current state of the
+// caches. A full sync also re-creates the base rules and reads back what
+// exists, instead of trusting what the previous sync left; a partial one
+// writes only what changed since the last successful sync.
 func (p *Proxier) syncRules(ctx context.Context, full bool) (err error) {
 	start := time.Now()
 	defer func() {
@@ -390,48 +394,26 @@ func (p *Proxier) syncRules(ctx context.Context, full bool) (err error) {
 	// before this point is in the caches the list below reads.
 	changedAt := p.takeEndpointsChanges()
 	services := p.src.Services.List("")
-	rules := BuildRules(RuleInput{
+	in := RuleInput{
 		Services:    services,
 		Endpoints:   p.src.Endpoints.List(""),
 		NodeName:    p.cfg.NodeName,
 		ClusterCIDR: p.cfg.ClusterCIDR,
 		LocalDNS:    p.cfg.LocalDNS,
-	})
-
-	if full {
-		if err := p.ensureBaseRules(ctx); err != nil {
-			p.returnEndpointsChanges(changedAt)
-			return err
-		}
-		p.ourChains = nil
 	}
-	if p.ourChains == nil {
-		chains, err := p.readOurChains(ctx)
-		if err != nil {
-			p.returnEndpointsChanges(changedAt)
-			return err
-		}
-		p.ourChains = chains
-	}
-
-	if err := p.host.IPTables.Restore(ctx, rules.restoreInput(p.obsoleteChains(rules))); err != nil {
-		p.ourChains = nil // the restore may have failed half-way on some backends
+	ports := servicePorts(in)
+	stats, err := p.dataplane.sync(ctx, in, ports, full)
+	if err != nil {
 		p.returnEndpointsChanges(changedAt)
 		return fmt.Errorf("applying rules: %w", err)
 	}
 	applied := time.Now()
-	p.ourChains = perServiceChains(rules)
 	for _, seen := range changedAt {
 		p.metrics.programmingLatency.Observe(applied.Sub(seen).Seconds())
 	}
 
 	// Housekeeping that needs the new rules in place.
-	var previousPorts []servicePort
-	if p.lastRules != nil {
-		previousPorts = p.lastRules.ports
-	}
-	p.lastRules = rules
-	if flows := staleConntrackFlows(previousPorts, rules.ports); len(flows) > 0 {
+	if flows := staleConntrackFlows(p.lastPorts, ports); len(flows) > 0 {
 		n, err := p.host.Conntrack.DeleteFlows(ctx, flows)
 		if err != nil {
 			p.logger.Warn("deleting stale conntrack entries failed", "err", err)
@@ -439,6 +421,7 @@ func (p *Proxier) syncRules(ctx context.Context, full bool) (err error) {
 			p.logger.Debug("deleted stale conntrack entries", "entries", n, "filters", len(flows))
 		}
 	}
+	p.lastPorts = ports
 	var announceErr error
 	if p.host.Addresses != nil && p.src.Nodes != nil {
 		addrs := announcedAddresses(services, readyNodeNames(p.src.Nodes.List("")), p.cfg.NodeName)
@@ -448,118 +431,10 @@ func (p *Proxier) syncRules(ctx context.Context, full bool) (err error) {
 	}
 
 	elapsed := time.Since(start)
-	p.metrics.syncDuration.Observe(elapsed.Seconds())
-	p.metrics.lastSync.SetToCurrentTime()
-	p.metrics.recordRules(rules)
-	p.logger.Debug("synced rules", "full", full, "services", len(services),
-		"natRules", rules.RuleCount(iptables.TableNAT), "filterRules", rules.RuleCount(iptables.TableFilter), "took", elapsed)
+	p.metrics.recordSync(elapsed, stats)
+	p.logger.Debug("synced rules", "full", full, "services", len(services), "ports", len(ports),
+		"wroteAll", stats.full, "written", stats.written, "total", stats.total, "took", elapsed)
 	return announceErr
-}
-
-// baseJump is a rule in a built-in chain that leads into ours. These are
-// the only rules the proxier adds one by one, and it never deletes them.
-type baseJump struct {
-	table   iptables.Table
-	from    string // built-in chain
-	to      string // our chain
-	comment string
-	match   []string // before the comment
-}
-
-// baseJumps are kube-proxy's, listed so that inserting each at the head of
-// its chain leaves them in kube-proxy's order.
-var baseJumps = []baseJump{
-	{iptables.TableFilter, "INPUT", ExternalServicesChain, "kubernetes externally-visible service portals", []string{"-m", "conntrack", "--ctstate", "NEW"}},
-	{iptables.TableFilter, "FORWARD", ExternalServicesChain, "kubernetes externally-visible service portals", []string{"-m", "conntrack", "--ctstate", "NEW"}},
-	{iptables.TableFilter, "FORWARD", ServicesChain, "kubernetes service portals", []string{"-m", "conntrack", "--ctstate", "NEW"}},
-	{iptables.TableFilter, "OUTPUT", ServicesChain, "kubernetes service portals", []string{"-m", "conntrack", "--ctstate", "NEW"}},
-	{iptables.TableFilter, "FORWARD", ForwardChain, "kubernetes forwarding rules", nil},
-	{iptables.TableNAT, "OUTPUT", ServicesChain, "kubernetes service portals", nil},
-	{iptables.TableNAT, "PREROUTING", ServicesChain, "kubernetes service portals", nil},
-	{iptables.TableNAT, "POSTROUTING", PostroutingChain, "kubernetes postrouting rules", nil},
-}
-
-// ensureBaseRules creates our top-level chains and the jumps into them,
-// then the canaries. Canaries go last: if they exist, so does the rest.
-func (p *Proxier) ensureBaseRules(ctx context.Context) error {
-	for _, jump := range baseJumps {
-		if err := p.host.IPTables.EnsureChain(ctx, jump.table, jump.to); err != nil {
-			return err
-		}
-		rule := append(slices.Clone(jump.match), "-m", "comment", "--comment", jump.comment, "-j", jump.to)
-		if err := p.host.IPTables.EnsureRule(ctx, jump.table, jump.from, rule...); err != nil {
-			return err
-		}
-	}
-	for _, table := range canaryTables {
-		if err := p.host.IPTables.EnsureChain(ctx, table, CanaryChain); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// readOurChains lists the per-Service chains that exist now, whoever made
-// them (an earlier run of the agent, say).
-func (p *Proxier) readOurChains(ctx context.Context) (map[iptables.Table][]string, error) {
-	chains := make(map[iptables.Table][]string)
-	for _, table := range []iptables.Table{iptables.TableFilter, iptables.TableNAT} {
-		saved, err := p.host.IPTables.Save(ctx, table)
-		if err != nil {
-			return nil, err
-		}
-		for _, chain := range savedChains(saved) {
-			if isPerServiceChain(chain) {
-				chains[table] = append(chains[table], chain)
-			}
-		}
-	}
-	return chains, nil
-}
-
-// obsoleteChains are our chains that exist but that rules no longer has.
-func (p *Proxier) obsoleteChains(rules *RuleSet) map[iptables.Table][]string {
-	obsolete := make(map[iptables.Table][]string)
-	for table, existing := range p.ourChains {
-		wanted := make(map[string]bool)
-		for _, chain := range rules.Chains(table) {
-			wanted[chain] = true
-		}
-		for _, chain := range existing {
-			if !wanted[chain] {
-				obsolete[table] = append(obsolete[table], chain)
-			}
-		}
-		slices.Sort(obsolete[table])
-	}
-	return obsolete
-}
-
-// perServiceChains are the chains of rules the proxier may later delete.
-func perServiceChains(rules *RuleSet) map[iptables.Table][]string {
-	chains := make(map[iptables.Table][]string)
-	for _, table := range []iptables.Table{iptables.TableFilter, iptables.TableNAT} {
-		for _, chain := range rules.Chains(table) {
-			if isPerServiceChain(chain) {
-				chains[table] = append(chains[table], chain)
-			}
-		}
-	}
-	return chains
-}
-
-// savedChains returns the chain names declared in iptables-save output.
-func savedChains(saved []byte) []string {
-	var chains []string
-	scanner := bufio.NewScanner(bytes.NewReader(saved))
-	scanner.Buffer(nil, 1<<20)
-	for scanner.Scan() {
-		if line := scanner.Text(); strings.HasPrefix(line, ":") {
-			name, _, _ := strings.Cut(line[1:], " ")
-			chains = append(chains, name)
-		}
-	}
-	return chains
 }
 
 func (p *Proxier) takeEndpointsChanges() map[string]time.Time {

@@ -40,13 +40,18 @@ type RuleSet struct {
 //	POSTROUTING
 //	  └─ KUBE-POSTROUTING         masquerade what KUBE-MARK-MASQ marked
 func BuildRules(in RuleInput) *RuleSet {
+	return buildRules(in, servicePorts(in))
+}
+
+// buildRules is BuildRules for ports already computed from in (the
+// proxier computes them once per sync, for the rules and for conntrack).
+func buildRules(in RuleInput, ports []servicePort) *RuleSet {
 	b := &ruleBuilder{
 		in:     in,
 		filter: newTable(iptables.TableFilter),
 		nat:    newTable(iptables.TableNAT),
 	}
 	b.writeBaseChains()
-	ports := servicePorts(in)
 	for i := range ports {
 		b.writeServicePort(&ports[i])
 	}
@@ -396,28 +401,60 @@ func (c *chain) add(args ...any) {
 // Bytes is the iptables-restore input that writes the rule set: for each
 // table (filter, then nat) the chain lines, the rules, then COMMIT.
 func (rs *RuleSet) Bytes() []byte {
-	return rs.restoreInput(nil)
+	return rs.restoreInput(rs.allChains(), nil)
 }
 
 func (rs *RuleSet) String() string { return string(rs.Bytes()) }
 
-// restoreInput renders the rule set; the chains in obsolete (by table) are
-// flushed and deleted in the same transaction. Obsolete chains are
-// declared (which flushes them) before they are deleted, and deleted after
-// every chain that jumped to them has been rewritten.
-func (rs *RuleSet) restoreInput(obsolete map[iptables.Table][]string) []byte {
-	var buf bytes.Buffer
-	buf.Grow(rs.size())
+// chainSet names chains by table.
+type chainSet map[iptables.Table][]string
+
+// allChains is every chain of the rule set.
+func (rs *RuleSet) allChains() chainSet {
+	return chainSet{iptables.TableFilter: rs.Chains(iptables.TableFilter), iptables.TableNAT: rs.Chains(iptables.TableNAT)}
+}
+
+// changedChains are the chains of rs that prev does not have, or has with
+// other rules: what a partial sync must rewrite. A chain's name is a hash
+// of what it serves, so an endpoint change touches only its Service's
+// KUBE-SVC- chain and the KUBE-SEP- chains that come or go; KUBE-SERVICES
+// changes only when a Service port, address or policy does.
+func (rs *RuleSet) changedChains(prev *RuleSet) chainSet {
+	changed := make(chainSet)
 	for _, t := range []*table{rs.filter, rs.nat} {
-		fmt.Fprintf(&buf, "*%s\n", t.name)
+		before := prev.table(t.name)
 		for _, c := range t.chains {
-			fmt.Fprintf(&buf, ":%s - [0:0]\n", c.name)
+			if old, ok := before.byName[c.name]; !ok || !slices.Equal(old.rules, c.rules) {
+				changed[t.name] = append(changed[t.name], c.name)
+			}
+		}
+	}
+	return changed
+}
+
+// restoreInput renders the chains in write (declared, which creates or
+// flushes them, then refilled) and deletes the chains in obsolete, in one
+// iptables-restore --noflush input; chains in neither are left as they
+// are. A table with nothing to do is left out. Obsolete chains are
+// declared (flushed) before they are deleted, and deleted after every
+// chain that jumped to them has been rewritten: a chain that jumped to one
+// has changed, so it is in write.
+func (rs *RuleSet) restoreInput(write, obsolete chainSet) []byte {
+	var buf bytes.Buffer
+	buf.Grow(rs.size(write))
+	for _, t := range []*table{rs.filter, rs.nat} {
+		if len(write[t.name]) == 0 && len(obsolete[t.name]) == 0 {
+			continue
+		}
+		fmt.Fprintf(&buf, "*%s\n", t.name)
+		for _, name := range write[t.name] {
+			fmt.Fprintf(&buf, ":%s - [0:0]\n", name)
 		}
 		for _, name := range obsolete[t.name] {
 			fmt.Fprintf(&buf, ":%s - [0:0]\n", name)
 		}
-		for _, c := range t.chains {
-			for _, rule := range c.rules {
+		for _, name := range write[t.name] {
+			for _, rule := range t.byName[name].rules {
 				buf.WriteString(rule)
 				buf.WriteByte('\n')
 			}
@@ -430,14 +467,14 @@ func (rs *RuleSet) restoreInput(obsolete map[iptables.Table][]string) []byte {
 	return buf.Bytes()
 }
 
-// size estimates the length of the rendered text, so that it is written
-// into one allocation.
-func (rs *RuleSet) size() int {
+// size estimates the length of the rendered chains, so that they are
+// written into one allocation.
+func (rs *RuleSet) size(chains chainSet) int {
 	n := 0
 	for _, t := range []*table{rs.filter, rs.nat} {
-		for _, c := range t.chains {
-			n += 2 * (len(c.name) + 10)
-			for _, rule := range c.rules {
+		for _, name := range chains[t.name] {
+			n += 2 * (len(name) + 10)
+			for _, rule := range t.byName[name].rules {
 				n += len(rule) + 1
 			}
 		}

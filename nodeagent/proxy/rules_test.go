@@ -150,7 +150,7 @@ func TestQuoteComment(t *testing.T) {
 func TestRestoreInputDeletesObsoleteChains(t *testing.T) {
 	services, endpoints := loadObjects(t, "testdata/rules/clusterip-1-endpoint.yaml")
 	rules := BuildRules(goldenInput(services, endpoints))
-	got := string(rules.restoreInput(map[iptables.Table][]string{
+	got := string(rules.restoreInput(rules.allChains(), chainSet{
 		iptables.TableNAT: {"KUBE-SEP-OLDOLDOLDOLDOLDO"},
 	}))
 	declare := strings.Index(got, ":KUBE-SEP-OLDOLDOLDOLDOLDO - [0:0]\n")

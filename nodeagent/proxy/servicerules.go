@@ -4,8 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
+	"context"
 	"slices"
 	"strings"
+
+	"kubelite/nodeagent/proxy/iptables"
+	"kubelite/nodeagent/proxy/nftables"
 )
 
 // ServiceRules extracts from `iptables-save` output (any tables; nat and
@@ -131,4 +135,39 @@ func ruleTarget(rule string) string {
 	}
 	target, _, _ := strings.Cut(after, " ")
 	return target
+}
+
+// NodeServiceRules reads the rules that implement one Service from the
+// node whose network namespace is at netnsPath ("" for this one): from the
+// nftables table when the node runs in nftables mode, otherwise from
+// iptables-save of the backend that holds the node's rules. It returns ""
+// when neither has any.
+func NodeServiceRules(ctx context.Context, netnsPath, namespace, name string) (string, error) {
+	if nft, err := nftables.New(netnsPath); err == nil {
+		listing, err := nft.List(ctx, "table", "ip", nftTableName)
+		if err == nil {
+			if out := NFTServiceRules(listing, namespace, name); out != "" {
+				return out, nil
+			}
+		} else if !nftables.IsNotFound(err) {
+			return "", err
+		}
+	}
+	backend, err := iptables.Detect(ctx, netnsPath, CanaryChain)
+	if err != nil {
+		return "", err
+	}
+	ipt, err := iptables.NewWithBackend(netnsPath, backend)
+	if err != nil {
+		return "", err
+	}
+	var saved []byte
+	for _, table := range []iptables.Table{iptables.TableNAT, iptables.TableFilter} {
+		out, err := ipt.Save(ctx, table)
+		if err != nil {
+			return "", err
+		}
+		saved = append(saved, out...)
+	}
+	return ServiceRules(saved, namespace, name), nil
 }

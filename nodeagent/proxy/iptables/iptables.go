@@ -54,35 +54,147 @@ type Interface interface {
 // serialises iptables commands on a machine (all namespaces share it).
 const lockWaitSeconds = 5
 
-// Runner runs the iptables commands of the machine, optionally inside a
+// Backend is the kernel interface behind the iptables commands. Debian's
+// `iptables` is iptables-nft, which translates every rule into nf_tables;
+// iptables-legacy drives the older x_tables. Both sets of commands exist
+// side by side, and rules written with one are invisible to the other, so a
+// node's components must agree on one.
+type Backend string
+
+const (
+	// BackendNFT is iptables-nft (nf_tables). Rewriting a large rule set
+	// is slow with it, which is why the proxier's partial syncs matter.
+	BackendNFT Backend = "nft"
+	// BackendLegacy is iptables-legacy (x_tables): every change replaces
+	// a whole table in the kernel, fast to write in bulk but costly for
+	// one rule in a large table.
+	BackendLegacy Backend = "legacy"
+)
+
+// ParseBackend checks an --iptables-backend value; "" and "auto" mean
+// detect (Detect).
+func ParseBackend(s string) (Backend, error) {
+	switch s {
+	case "", "auto":
+		return "", nil
+	case string(BackendNFT), string(BackendLegacy):
+		return Backend(s), nil
+	}
+	return "", fmt.Errorf("unknown iptables backend %q: use %q, %q or \"auto\"", s, BackendLegacy, BackendNFT)
+}
+
+// commands are the three programs of one backend.
+type commands struct {
+	iptables, save, restore string
+}
+
+// lookCommands finds the programs of backend: iptables-nft, iptables-nft-save
+// and iptables-nft-restore (or -legacy-). A system that has only plain
+// `iptables` uses it if its version line names the same backend.
+func lookCommands(backend Backend) (commands, error) {
+	var c commands
+	var err error
+	names := [3]string{"iptables-" + string(backend), "iptables-" + string(backend) + "-save", "iptables-" + string(backend) + "-restore"}
+	for i, target := range []*string{&c.iptables, &c.save, &c.restore} {
+		if *target, err = exec.LookPath(names[i]); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		return c, nil
+	}
+	if def, defErr := systemBackend(); defErr == nil && def == backend {
+		return plainCommands()
+	}
+	return commands{}, fmt.Errorf("the %s iptables backend needs %s, %s and %s (Debian: apt-get install iptables): %w", backend, names[0], names[1], names[2], err)
+}
+
+func plainCommands() (commands, error) {
+	var c commands
+	for name, target := range map[string]*string{"iptables": &c.iptables, "iptables-save": &c.save, "iptables-restore": &c.restore} {
+		path, err := exec.LookPath(name)
+		if err != nil {
+			return commands{}, fmt.Errorf("iptables: %w (Debian: apt-get install iptables)", err)
+		}
+		*target = path
+	}
+	return c, nil
+}
+
+// systemBackend is the backend of the plain `iptables` command, from its
+// version line: "iptables v1.8.9 (nf_tables)" or "iptables v1.8.9 (legacy)".
+func systemBackend() (Backend, error) {
+	out, err := exec.Command("iptables", "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("iptables --version: %w", err)
+	}
+	if strings.Contains(string(out), "nf_tables") {
+		return BackendNFT, nil
+	}
+	return BackendLegacy, nil
+}
+
+// Detect chooses the backend for the node in netnsPath ("" for the caller's
+// own), as Kubernetes' iptables wrappers do: the backend that already holds
+// hintChain in the nat table (rules this node wrote before, with whichever
+// backend it used), or else the backend of the system's `iptables`.
+func Detect(ctx context.Context, netnsPath, hintChain string) (Backend, error) {
+	var holders []Backend
+	for _, backend := range []Backend{BackendLegacy, BackendNFT} {
+		c, err := lookCommands(backend)
+		if err != nil {
+			continue
+		}
+		err = netns.Do(netnsPath, func() error {
+			return exec.CommandContext(ctx, c.iptables, "-w", strconv.Itoa(lockWaitSeconds), "-t", string(TableNAT), "-S", hintChain, "1").Run()
+		})
+		if err == nil {
+			holders = append(holders, backend)
+		}
+	}
+	if len(holders) == 1 {
+		return holders[0], nil
+	}
+	return systemBackend()
+}
+
+// Runner runs the iptables commands of one backend, optionally inside a
 // network namespace. It is safe for concurrent use.
 type Runner struct {
-	netnsPath   string
-	ipt         *goiptables.IPTables
-	restorePath string
-	savePath    string
+	netnsPath string
+	backend   Backend
+	ipt       *goiptables.IPTables
+	cmds      commands
 }
 
 var _ Interface = (*Runner)(nil)
 
 // New returns a Runner for the network namespace bound at netnsPath ("" for
-// the caller's own). It fails if iptables, iptables-save or iptables-restore
-// is missing.
+// the caller's own) using the system's `iptables` and its backend. It
+// fails if iptables, iptables-save or iptables-restore is missing.
 func New(netnsPath string) (*Runner, error) {
-	ipt, err := goiptables.New(goiptables.Timeout(lockWaitSeconds))
+	backend, err := systemBackend()
 	if err != nil {
 		return nil, fmt.Errorf("iptables: %w", err)
 	}
-	restorePath, err := exec.LookPath("iptables-restore")
-	if err != nil {
-		return nil, fmt.Errorf("iptables: %w", err)
-	}
-	savePath, err := exec.LookPath("iptables-save")
-	if err != nil {
-		return nil, fmt.Errorf("iptables: %w", err)
-	}
-	return &Runner{netnsPath: netnsPath, ipt: ipt, restorePath: restorePath, savePath: savePath}, nil
+	return NewWithBackend(netnsPath, backend)
 }
+
+// NewWithBackend returns a Runner that uses backend's commands.
+func NewWithBackend(netnsPath string, backend Backend) (*Runner, error) {
+	cmds, err := lookCommands(backend)
+	if err != nil {
+		return nil, fmt.Errorf("iptables: %w", err)
+	}
+	ipt, err := goiptables.New(goiptables.Path(cmds.iptables), goiptables.Timeout(lockWaitSeconds))
+	if err != nil {
+		return nil, fmt.Errorf("iptables: %w", err)
+	}
+	return &Runner{netnsPath: netnsPath, backend: backend, ipt: ipt, cmds: cmds}, nil
+}
+
+// Backend is the backend the Runner writes to.
+func (r *Runner) Backend() Backend { return r.backend }
 
 // inNamespace runs fn in the runner's network namespace. go-iptables
 // starts its processes from the calling thread, so they run there too.
@@ -145,7 +257,7 @@ func (r *Runner) ChainExists(ctx context.Context, table Table, chain string) (bo
 func (r *Runner) Save(ctx context.Context, table Table) ([]byte, error) {
 	var stdout, stderr bytes.Buffer
 	err := r.inNamespace(ctx, func() error {
-		cmd := exec.CommandContext(ctx, r.savePath, "-t", string(table))
+		cmd := exec.CommandContext(ctx, r.cmds.save, "-t", string(table))
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		return cmd.Run()
 	})
@@ -161,7 +273,7 @@ func (r *Runner) Save(ctx context.Context, table Table) ([]byte, error) {
 func (r *Runner) Restore(ctx context.Context, data []byte) error {
 	var stderr bytes.Buffer
 	err := r.inNamespace(ctx, func() error {
-		cmd := exec.CommandContext(ctx, r.restorePath, "-w", strconv.Itoa(lockWaitSeconds), "--noflush")
+		cmd := exec.CommandContext(ctx, r.cmds.restore, "-w", strconv.Itoa(lockWaitSeconds), "--noflush")
 		cmd.Stdin = bytes.NewReader(data)
 		cmd.Stderr = &stderr
 		return cmd.Run()
