@@ -7,70 +7,78 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"sync"
 	"testing"
-	"time"
 
 	"kubelite/api"
 	"kubelite/nodeagent/proxy/iptables"
 )
 
-// BenchmarkSync measures, in a fresh node namespace, for N Services × 3
-// endpoints (N = 1000; also 10000 with KUBELITE_BENCH_10K=1, slow on the
-// nf_tables backend):
+// BenchmarkSync measures iptables mode, for N Services × 3 endpoints (N =
+// 1000; also 10000 with KUBELITE_BENCH_10K=1, slow on the nf_tables
+// backend), on each iptables backend, in a fresh node namespace:
 //
-//   - build: BuildRules and rendering alone (no kernel);
+//	go test -run '^$' -bench Sync -benchtime 5x ./nodeagent/proxy/
+//	KUBELITE_BENCH_10K=1 go test -run '^$' -bench 'Sync/.*/services=10000' -benchtime 1x -timeout 2h ./nodeagent/proxy/
 //
-//   - sync: one proxier sync (list, build, one iptables-restore);
-//
-//   - raw-restore: the baseline, one iptables-restore of the same text;
-//
-//   - endpoint-change: from an Endpoints change in the cache to the rules
-//     that apply it being written, with the proxier running (MinSyncInterval
-//     1 ms, so the figure is the sync, not the coalescing wait).
-//
-//     go test -run '^$' -bench Sync -benchtime 5x ./nodeagent/proxy/
+// Each proxier figure sits next to its baseline, a raw iptables-restore of
+// the same text. build is BuildRules and rendering alone (no kernel).
+// first-sync puts every rule into an empty namespace. full-resync rewrites
+// every rule in place (the periodic full sync; what every change cost
+// before partial syncs). endpoint-change replaces one Service's endpoint,
+// and new-service adds one Service (removed again on alternate
+// iterations): partial syncs (list, build, diff, one restore).
 func BenchmarkSync(b *testing.B) {
 	sizes := []int{1000}
 	if os.Getenv("KUBELITE_BENCH_10K") != "" {
 		sizes = append(sizes, 10000)
 	}
-	for _, n := range sizes {
-		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
-			benchmarkSync(b, n)
-		})
+	for _, backend := range []iptables.Backend{iptables.BackendNFT, iptables.BackendLegacy} {
+		for _, n := range sizes {
+			b.Run(fmt.Sprintf("backend=%s/services=%d", backend, n), func(b *testing.B) {
+				benchmarkSync(b, backend, n)
+			})
+		}
 	}
 }
 
-func benchmarkSync(b *testing.B, n int) {
+// benchNode is one node namespace with the proxier's iptables dataplane.
+type benchNode struct {
+	b   *testing.B
+	ipt *iptables.Runner
+	dp  *iptablesDataplane
+}
+
+func newBenchNode(b *testing.B, backend iptables.Backend) *benchNode {
 	l := newLab(b, false)
-	services, endpoints := syntheticServices(n)
+	ipt, err := iptables.NewWithBackend(nsPath(l.node), backend)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &benchNode{b: b, ipt: ipt, dp: newIPTablesDataplane(ipt, slog.New(slog.NewTextHandler(io.Discard, nil)))}
+}
+
+func (n *benchNode) sync(in RuleInput, full bool) syncStats {
+	stats, err := n.dp.sync(context.Background(), in, servicePorts(in), full)
+	if err != nil {
+		n.b.Fatal(err)
+	}
+	return stats
+}
+
+func (n *benchNode) restore(text []byte) {
+	if err := n.ipt.Restore(context.Background(), text); err != nil {
+		n.b.Fatal(err)
+	}
+}
+
+func benchmarkSync(b *testing.B, backend iptables.Backend, size int) {
+	services, endpoints := syntheticServices(size)
 	in := RuleInput{
 		Services: services, Endpoints: endpoints, NodeName: "node1",
 		ClusterCIDR: netip.MustParsePrefix(labPodCIDR),
 	}
 	rules := BuildRules(in)
-	ctx := context.Background()
-
-	host, err := NewHost(HostConfig{NetNS: nsPath(l.node)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(host.Close)
-	servicesSource := newFakeSource(true, services...)
-	endpointsSource := newFakeSource(true, endpoints...)
-	cfg := Config{
-		NodeName: "node1", ClusterCIDR: in.ClusterCIDR,
-		MinSyncInterval: time.Millisecond, SyncPeriod: time.Hour, CanaryInterval: time.Hour,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
-	p, err := New(cfg, Sources{Services: servicesSource, Endpoints: endpointsSource}, host)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := p.syncRules(ctx, true); err != nil { // the first, full sync
-		b.Fatal(err)
-	}
+	full := rules.Bytes()
 
 	b.Run("build", func(b *testing.B) {
 		for b.Loop() {
@@ -78,59 +86,81 @@ func benchmarkSync(b *testing.B, n int) {
 		}
 		b.ReportMetric(float64(rules.RuleCount(iptables.TableNAT)+rules.RuleCount(iptables.TableFilter)), "rules")
 	})
-	b.Run("sync", func(b *testing.B) {
-		for b.Loop() {
-			if err := p.syncRules(ctx, false); err != nil {
-				b.Fatal(err)
-			}
+	b.Run("first-sync", func(b *testing.B) {
+		for range b.N {
+			b.StopTimer()
+			node := newBenchNode(b, backend)
+			b.StartTimer()
+			node.sync(in, true)
 		}
 	})
-	b.Run("raw-restore", func(b *testing.B) {
-		text := rules.Bytes()
-		for b.Loop() {
-			if err := host.IPTables.Restore(ctx, text); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(len(text))/1024, "KiB")
-	})
-	b.Run("endpoint-change", func(b *testing.B) {
-		synced := make(chan time.Time, 100)
-		p.afterSync = func(started time.Time, err error) {
-			if err != nil {
-				b.Errorf("sync: %v", err)
-			}
-			synced <- started
-		}
-		runCtx, cancel := context.WithCancel(ctx)
-		var wg sync.WaitGroup
-		wg.Go(func() { _ = p.runLoopOnly(runCtx) })
-		defer func() {
-			cancel()
-			wg.Wait()
-			p.afterSync = nil
-		}()
-		<-synced // the loop's first sync
-		i := 0
-		for b.Loop() {
-			i++
-			changed := time.Now()
-			eps := endpointsOf("bench", "svc-0", api.ProtocolTCP, 8080, "10.244.250.1", fmt.Sprintf("10.244.251.%d", i%250+1))
-			endpointsSource.Set(eps)
-			for started := range synced {
-				if !started.Before(changed) {
-					break
-				}
-			}
+	b.Run("raw-first-restore", func(b *testing.B) {
+		for range b.N {
+			b.StopTimer()
+			node := newBenchNode(b, backend)
+			b.StartTimer()
+			node.restore(full)
 		}
 	})
-}
 
-// runLoopOnly runs the sync loop without Run's one-time preparation (the
-// benchmark has already synced once).
-func (p *Proxier) runLoopOnly(ctx context.Context) error {
-	p.syncLoop(ctx)
-	return nil
+	// One node with every rule in place for the rest.
+	node := newBenchNode(b, backend)
+	node.sync(in, true)
+	b.Run("full-resync", func(b *testing.B) {
+		for b.Loop() {
+			node.sync(in, true)
+		}
+	})
+	b.Run("raw-full-restore", func(b *testing.B) {
+		for b.Loop() {
+			node.restore(full)
+		}
+	})
+
+	// Two states a change moves between, and the partial restore texts
+	// that move the kernel from one to the other.
+	alternate := func(b *testing.B, name string, changed RuleInput) {
+		b.Run(name, func(b *testing.B) {
+			states := []RuleInput{changed, in}
+			i := 0
+			var written int
+			for b.Loop() {
+				written = node.sync(states[i%2], false).written
+				i++
+			}
+			if i%2 == 1 {
+				node.sync(in, false)
+			}
+			b.ReportMetric(float64(written), "rules-written")
+		})
+		b.Run("raw-"+name, func(b *testing.B) {
+			before, after := BuildRules(in), BuildRules(changed)
+			texts := [][]byte{
+				after.restoreInput(after.changedChains(before), obsoleteChains(perServiceChains(before), after)),
+				before.restoreInput(before.changedChains(after), obsoleteChains(perServiceChains(after), before)),
+			}
+			i := 0
+			for b.Loop() {
+				node.restore(texts[i%2])
+				i++
+			}
+			if i%2 == 1 {
+				node.restore(texts[1])
+			}
+		})
+	}
+	endpointChanged := in
+	endpointChanged.Endpoints = append([]*api.Endpoints{
+		endpointsOf("bench", "svc-0", api.ProtocolTCP, 8080, "10.244.250.1", "10.244.250.2", "10.244.251.1"),
+	}, in.Endpoints[1:]...)
+	alternate(b, "endpoint-change", endpointChanged)
+
+	serviceAdded := in
+	serviceAdded.Services = append(append([]*api.Service(nil), in.Services...),
+		clusterIPService("bench", "new", "10.96.250.1", tcpPort(80, 8080)))
+	serviceAdded.Endpoints = append(append([]*api.Endpoints(nil), in.Endpoints...),
+		endpointsOf("bench", "new", api.ProtocolTCP, 8080, "10.244.252.1", "10.244.252.2", "10.244.252.3"))
+	alternate(b, "new-service", serviceAdded)
 }
 
 // syntheticServices makes n ClusterIP Services with 3 ready endpoints each.

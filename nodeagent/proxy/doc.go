@@ -1,6 +1,7 @@
 // Package proxy is kubelite's service proxy: it makes a Service's virtual
 // IP reach the Service's pods, with the iptables rules kube-proxy writes in
-// its iptables mode. It runs in every node agent.
+// its iptables mode (the default, what the tutorial shows), or with one
+// nftables table in nftables mode. It runs in every node agent.
 //
 // # How a cluster IP works
 //
@@ -14,13 +15,22 @@
 // # How the rules are kept right
 //
 // The rules are a pure function of the Services, the Endpoints and a few
-// facts about the node (BuildRules). The Proxier watches Services and
-// Endpoints through the shared caches; a change only wakes its sync loop,
-// which renders every rule again and writes all of them with one
-// `iptables-restore --noflush`. Only the few jumps from the built-in chains
-// (PREROUTING, OUTPUT, ...) are added one by one. Chains the proxier no
-// longer needs are deleted in the same restore, and only chains with its
-// own prefixes, so other programs' rules stay untouched.
+// facts about the node (BuildRules, BuildNFTRules). The Proxier watches
+// Services and Endpoints through the shared caches; a change only wakes its
+// sync loop, which renders every rule again, compares the result with what
+// the last sync wrote, and sends only the difference to the kernel in one
+// transaction: in iptables mode the changed chains through one
+// `iptables-restore --noflush` (a partial sync, as kube-proxy's since
+// KEP-3453), in nftables mode the changed chains and map elements through
+// one `nft -f`. A full sync rewrites everything: at start, once an hour,
+// after a failure, and when the canary shows that someone flushed the
+// rules. Only the few jumps from iptables' built-in chains (PREROUTING,
+// OUTPUT, ...) are added one by one. Chains the proxier no longer needs are
+// deleted in the same transaction, and only chains with its own prefixes,
+// so other programs' rules stay untouched.
+//
+// The two modes are dataplanes behind one small interface (dataplane.go):
+// iptablesmode.go and nftmode.go.
 //
 // # Running it in the node agent
 //
@@ -43,6 +53,7 @@
 // itself through a Service, its bridge port needs hairpin mode (the CNI
 // bridge plugin's "hairpinMode": true).
 //
-// ServiceRules extracts one Service's rules from iptables-save output, for
-// `kubelite proxy rules --service ns/name`.
+// ServiceRules extracts one Service's rules from iptables-save output, and
+// NFTServiceRules from `nft list table ip kubelite`, for
+// `kubelite proxy rules --service ns/name` (NodeServiceRules picks the mode).
 package proxy

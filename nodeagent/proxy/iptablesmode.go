@@ -46,36 +46,29 @@ func (d *iptablesDataplane) sync(ctx context.Context, in RuleInput, ports []serv
 		string(iptables.TableNAT):    rules.RuleCount(iptables.TableNAT),
 	}}
 
-	var input []byte
 	if full || d.applied == nil {
 		d.applied = nil
 		stats.full = true
-		if err := d.ensureBaseRules(ctx); err != nil {
-			return stats, err
-		}
-		// Our chains as they are now, whoever made them (an earlier run of
-		// the agent, say): those the rules no longer have are deleted.
-		existing, err := d.readOurChains(ctx)
+		written, err := d.fullSync(ctx, rules)
+		stats.written = written
 		if err != nil {
 			return stats, err
 		}
-		input = rules.restoreInput(rules.allChains(), obsoleteChains(existing, rules))
-		stats.written = stats.total[string(iptables.TableFilter)] + stats.total[string(iptables.TableNAT)]
-	} else {
-		changed := rules.changedChains(d.applied)
-		obsolete := obsoleteChains(perServiceChains(d.applied), rules)
-		if len(changed) == 0 && len(obsolete) == 0 {
-			return stats, nil // nothing to write
-		}
-		input = rules.restoreInput(changed, obsolete)
-		for table, chains := range changed {
-			for _, chain := range chains {
-				stats.written += len(rules.table(table).byName[chain].rules)
-			}
-		}
+		d.applied = rules
+		return stats, nil
 	}
 
-	if err := d.ipt.Restore(ctx, input); err != nil {
+	changed := rules.changedChains(d.applied)
+	obsolete := obsoleteChains(perServiceChains(d.applied), rules)
+	if len(changed) == 0 && len(obsolete) == 0 {
+		return stats, nil // nothing to write
+	}
+	for table, chains := range changed {
+		for _, chain := range chains {
+			stats.written += len(rules.table(table).byName[chain].rules)
+		}
+	}
+	if err := d.ipt.Restore(ctx, rules.restoreInput(changed, obsolete)); err != nil {
 		// The restore may have failed half-way (one table applied, the
 		// other not): the next sync is full.
 		d.applied = nil
@@ -83,6 +76,76 @@ func (d *iptablesDataplane) sync(ctx context.Context, in RuleInput, ports []serv
 	}
 	d.applied = rules
 	return stats, nil
+}
+
+// fullSync trusts nothing it wrote before. It reads both tables back, once
+// each, and compares them with rules chain by chain: every chain whose
+// rules differ from what they should be (or that is missing, canaries
+// included) is rewritten, and the per-Service chains rules no longer has
+// are deleted, whoever made them (an earlier run of the agent, say). The
+// result is what rewriting everything would give, but a node whose rules
+// are intact (an agent restart, the hourly resync) is checked without
+// rewriting 100,000 rules, which takes minutes on the nf_tables backend.
+//
+// The jumps from the built-in chains are looked up in the same copy and
+// added, if missing, before the restore: on the legacy backend every
+// iptables command costs as much as the whole table, and before the first
+// restore the table is still small. It returns the number of rules written.
+func (d *iptablesDataplane) fullSync(ctx context.Context, rules *RuleSet) (int, error) {
+	saved := make(map[iptables.Table]savedTable)
+	existing := make(chainSet)
+	for _, table := range []iptables.Table{iptables.TableFilter, iptables.TableNAT} {
+		out, err := d.ipt.Save(ctx, table)
+		if err != nil {
+			return 0, err
+		}
+		for _, st := range parseSave(out) {
+			if st.name == string(table) {
+				saved[table] = st
+			}
+		}
+		for _, chain := range saved[table].order {
+			if isPerServiceChain(chain) {
+				existing[table] = append(existing[table], chain)
+			}
+		}
+	}
+
+	for _, jump := range baseJumps {
+		if slices.Contains(saved[jump.table].rules[jump.from], jump.saveLine()) {
+			continue
+		}
+		if err := d.ipt.EnsureChain(ctx, jump.table, jump.to); err != nil {
+			return 0, err
+		}
+		if err := d.ipt.EnsureRule(ctx, jump.table, jump.from, jump.args()...); err != nil {
+			return 0, err
+		}
+	}
+
+	write := make(chainSet)
+	written := 0
+	for _, t := range []*table{rules.filter, rules.nat} {
+		inKernel := saved[t.name]
+		declared := make(map[string]bool, len(inKernel.order))
+		for _, chain := range inKernel.order {
+			declared[chain] = true
+		}
+		for _, c := range t.chains {
+			if !declared[c.name] || !slices.Equal(inKernel.rules[c.name], c.rules) {
+				write[t.name] = append(write[t.name], c.name)
+				written += len(c.rules)
+			}
+		}
+	}
+	obsolete := obsoleteChains(existing, rules)
+	if len(write) == 0 && len(obsolete) == 0 {
+		return 0, nil
+	}
+	if err := d.ipt.Restore(ctx, rules.restoreInput(write, obsolete)); err != nil {
+		return 0, err
+	}
+	return written, nil
 }
 
 // canaryTables are the tables the proxier writes; each holds a CanaryChain.
@@ -126,41 +189,15 @@ var baseJumps = []baseJump{
 	{iptables.TableNAT, "POSTROUTING", PostroutingChain, "kubernetes postrouting rules", nil},
 }
 
-// ensureBaseRules creates our top-level chains and the jumps into them,
-// then the canaries. Canaries go last: if they exist, so does the rest.
-func (d *iptablesDataplane) ensureBaseRules(ctx context.Context) error {
-	for _, jump := range baseJumps {
-		if err := d.ipt.EnsureChain(ctx, jump.table, jump.to); err != nil {
-			return err
-		}
-		rule := append(slices.Clone(jump.match), "-m", "comment", "--comment", jump.comment, "-j", jump.to)
-		if err := d.ipt.EnsureRule(ctx, jump.table, jump.from, rule...); err != nil {
-			return err
-		}
-	}
-	for _, table := range canaryTables {
-		if err := d.ipt.EnsureChain(ctx, table, CanaryChain); err != nil {
-			return err
-		}
-	}
-	return nil
+// args is the jump in iptables' argument form.
+func (j baseJump) args() []string {
+	return append(slices.Clone(j.match), "-m", "comment", "--comment", j.comment, "-j", j.to)
 }
 
-// readOurChains lists the per-Service chains that exist now.
-func (d *iptablesDataplane) readOurChains(ctx context.Context) (map[iptables.Table][]string, error) {
-	chains := make(map[iptables.Table][]string)
-	for _, table := range []iptables.Table{iptables.TableFilter, iptables.TableNAT} {
-		saved, err := d.ipt.Save(ctx, table)
-		if err != nil {
-			return nil, err
-		}
-		for _, chain := range savedChains(saved) {
-			if isPerServiceChain(chain) {
-				chains[table] = append(chains[table], chain)
-			}
-		}
-	}
-	return chains, nil
+// saveLine is the jump as iptables-save prints it.
+func (j baseJump) saveLine() string {
+	args := append(slices.Clone(j.match), comment(j.comment)...)
+	return "-A " + j.from + " " + strings.Join(append(args, "-j", j.to), " ")
 }
 
 // obsoleteChains are the chains of existing that rules no longer has.

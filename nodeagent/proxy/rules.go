@@ -98,6 +98,12 @@ func (b *ruleBuilder) writeBaseChains() {
 	post.add(comment("kubernetes service traffic requiring SNAT"), "-j", "MASQUERADE", "--random-fully")
 	// iptables-save prints --or-mark 0x4000 as --set-xmark 0x4000/0x4000.
 	b.nat.chain(MarkMasqChain).add("-j", "MARK", "--set-xmark", masqueradeMark+"/"+masqueradeMark)
+
+	// The canaries: empty chains, written in the same transaction as the
+	// rest, so that they exist exactly when the rest does. One gone means
+	// someone deleted our chains.
+	b.filter.chain(CanaryChain)
+	b.nat.chain(CanaryChain)
 }
 
 // writeServicePort writes the rules of one Service port.
