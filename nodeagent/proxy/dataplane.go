@@ -42,6 +42,10 @@ type dataplane interface {
 	// successful sync. Either way the result must be the same rules.
 	// After an error the next sync is full.
 	sync(ctx context.Context, in RuleInput, ports []servicePort, full bool) (syncStats, error)
+	// tidy does the deferred part of the last syncs' work, which no packet
+	// waits for (deleting chains nothing uses any more). The Proxier calls
+	// it when syncs have settled; an error makes the next sync full.
+	tidy(ctx context.Context) error
 	// intact reports whether the rules written are still in place (the
 	// canary check). An error checking counts as intact: better to wait
 	// for the periodic resync than to rewrite everything on every hiccup.

@@ -34,9 +34,9 @@ type syncResult struct {
 	err     error
 }
 
-func startE2EProxier(t *testing.T, l *lab, services []*api.Service, endpoints []*api.Endpoints) *e2eProxier {
+func startE2EProxier(t *testing.T, l *lab, mode Mode, services []*api.Service, endpoints []*api.Endpoints) *e2eProxier {
 	t.Helper()
-	host, err := NewHost(HostConfig{NetNS: nsPath(l.node), LoadBalancerInterface: labNodeIface})
+	host, err := NewHost(HostConfig{NetNS: nsPath(l.node), LoadBalancerInterface: labNodeIface, Mode: mode})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,6 +48,7 @@ func startE2EProxier(t *testing.T, l *lab, services []*api.Service, endpoints []
 		host:      host,
 		syncs:     make(chan syncResult, 1000),
 		cfg: Config{
+			Mode:            mode,
 			NodeName:        "node1",
 			ClusterCIDR:     netip.MustParsePrefix(labPodCIDR),
 			LocalDNS:        netip.MustParseAddrPort(labBridgeIP + ":5353"),
@@ -99,12 +100,38 @@ func (e *e2eProxier) waitSyncSince(t *testing.T, since time.Time) {
 	}
 }
 
-// expected renders what the proxier should have written for the current state.
-func (e *e2eProxier) expected() *RuleSet {
-	return BuildRules(RuleInput{
+// input is what the proxier should implement now.
+func (e *e2eProxier) input() RuleInput {
+	return RuleInput{
 		Services: e.services.List(""), Endpoints: e.endpoints.List(""),
 		NodeName: e.cfg.NodeName, ClusterCIDR: e.cfg.ClusterCIDR, LocalDNS: e.cfg.LocalDNS,
-	})
+	}
+}
+
+// expected renders what the proxier should have written for the current
+// state, in iptables mode.
+func (e *e2eProxier) expected() *RuleSet {
+	return BuildRules(e.input())
+}
+
+// listNFT is `nft list table ip kubelite` on the node.
+func (e *e2eProxier) listNFT(t *testing.T) string {
+	t.Helper()
+	out, err := e.host.NFTables.List(context.Background(), "table", nftFamily, nftTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+// rulesText is everything the proxier wrote, as the node shows it: the nat
+// table in iptables mode, the kubelite table in nftables mode.
+func (e *e2eProxier) rulesText(t *testing.T) string {
+	t.Helper()
+	if e.cfg.Mode == ModeNFTables {
+		return e.listNFT(t)
+	}
+	return e.save(t, iptables.TableNAT)
 }
 
 func (e *e2eProxier) save(t *testing.T, table iptables.Table) string {
@@ -116,11 +143,19 @@ func (e *e2eProxier) save(t *testing.T, table iptables.Table) string {
 	return string(out)
 }
 
-// The tutorial's Services on one node: cluster IP from the node and from a
-// pod, load spread, node ports from outside, rejection without endpoints,
-// a load-balancer IP, DNS to the node's own server, and what happens when
-// an endpoint goes away or someone flushes the rules.
+// The tutorial's Services on one node, in each proxy mode: cluster IP from
+// the node and from a pod, load spread, node ports from outside, rejection
+// without endpoints, a load-balancer IP, DNS to the node's own server, and
+// what happens when an endpoint goes away or someone flushes the rules.
 func TestEndToEnd(t *testing.T) {
+	for _, mode := range []Mode{ModeIPTables, ModeNFTables} {
+		t.Run(string(mode), func(t *testing.T) {
+			testEndToEnd(t, mode)
+		})
+	}
+}
+
+func testEndToEnd(t *testing.T, mode Mode) {
 	rootForwarding := readRootSysctl(t, "net/ipv4/ip_forward")
 	l := newLab(t, true)
 
@@ -145,7 +180,7 @@ func TestEndToEnd(t *testing.T) {
 		api.ServicePort{Name: "dns-tcp", Protocol: api.ProtocolTCP, Port: 53, TargetPort: api.FromInt(53)})
 	udpEcho := clusterIPService("default", "udp-echo", "10.96.50.1", udpPort(9000, 9000))
 
-	e := startE2EProxier(t, l,
+	e := startE2EProxier(t, l, mode,
 		[]*api.Service{httpd, httpdRandom, empty, lb, dns, udpEcho},
 		[]*api.Endpoints{
 			endpointsOf("default", "httpd-svc", api.ProtocolTCP, 80, all...),
@@ -155,29 +190,11 @@ func TestEndToEnd(t *testing.T) {
 		})
 	e.waitSyncSince(t, time.Time{})
 
-	t.Run("iptables-save shows exactly the rules BuildRules renders", func(t *testing.T) {
-		want := e.expected()
-		for _, table := range []iptables.Table{iptables.TableFilter, iptables.TableNAT} {
-			saved := parseSave([]byte(e.save(t, table)))
-			if len(saved) != 1 {
-				t.Fatalf("iptables-save -t %s: %d tables", table, len(saved))
-			}
-			for _, chain := range want.Chains(table) {
-				if got := saved[0].rules[chain]; !slices.Equal(got, want.Rules(table, chain)) {
-					t.Errorf("%s %s:\n got %s\nwant %s", table, chain, strings.Join(got, "\n     "), strings.Join(want.Rules(table, chain), "\n     "))
-				}
-			}
-		}
-		nat := e.save(t, iptables.TableNAT)
-		for _, jump := range []string{
-			`-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES`,
-			`-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES`,
-			`-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING`,
-			`:KUBE-PROXY-CANARY - [0:0]`,
-		} {
-			if !strings.Contains(nat, jump) {
-				t.Errorf("nat table lacks %q", jump)
-			}
+	t.Run("the node shows exactly the rules the builder renders", func(t *testing.T) {
+		if mode == ModeNFTables {
+			checkNFTablesRules(t, e)
+		} else {
+			checkIPTablesRules(t, e)
 		}
 		if got := readRootSysctl(t, "net/ipv4/ip_forward"); got != rootForwarding {
 			t.Errorf("the machine's own ip_forward changed from %s to %s", rootForwarding, got)
@@ -320,13 +337,26 @@ func TestEndToEnd(t *testing.T) {
 			e.endpoints.Set(endpointsOf("default", name, api.ProtocolTCP, 80, remaining...))
 		}
 		sep := EndpointChainName(ServicePortName{"default", "httpd-svc", ""}, "tcp", pod3.ip+":80")
-		for strings.Contains(e.save(t, iptables.TableNAT), sep) {
+		used := sep
+		if mode == ModeNFTables {
+			// The chain goes a second later (tidy); the rule that leads
+			// to it goes at once.
+			sep = nftEndpointChainPrefix + nftEndpointName(ServicePortName{"default", "httpd-svc", ""}, "tcp", netip.MustParseAddrPort(pod3.ip+":80"))
+			used = "goto " + sep
+		}
+		for strings.Contains(e.rulesText(t), used) {
 			if time.Since(start) > time.Second {
-				t.Fatalf("%s (%s) still present after 1s", sep, pod3.ip)
+				t.Fatalf("%s (%s) still used after 1s", sep, pod3.ip)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
 		t.Logf("endpoint rule gone after %v", time.Since(start).Round(time.Millisecond))
+		for strings.Contains(e.rulesText(t), sep) {
+			if time.Since(start) > 5*time.Second {
+				t.Fatalf("chain %s (%s) still present after 5s", sep, pod3.ip)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 		for i := range 30 {
 			body, err := httpGet(l.node, "http://10.102.120.255:8080/")
 			if err != nil {
@@ -340,9 +370,13 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("rules come back after an external flush", func(t *testing.T) {
 		flushed := time.Now()
-		for _, args := range [][]string{{"-t", "nat", "-F"}, {"-t", "nat", "-X"}} {
-			if out, err := l.inNS(l.node, append([]string{"iptables"}, args...)...); err != nil {
-				t.Fatalf("iptables %v: %v: %s", args, err, out)
+		commands := [][]string{{"iptables", "-t", "nat", "-F"}, {"iptables", "-t", "nat", "-X"}}
+		if mode == ModeNFTables {
+			commands = [][]string{{"nft", "delete", "table", nftFamily, nftTable}}
+		}
+		for _, command := range commands {
+			if out, err := l.inNS(l.node, command...); err != nil {
+				t.Fatalf("%v: %v: %s", command, err, out)
 			}
 		}
 		e.waitSyncSince(t, flushed) // the canary check notices within CanaryInterval
@@ -364,18 +398,82 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("the learning view shows one Service's chains", func(t *testing.T) {
-		saved := e.save(t, iptables.TableNAT) + e.save(t, iptables.TableFilter)
-		view := ServiceRules([]byte(saved), "default", "httpd-svc")
-		svcChain := ServiceChainName(ServicePortName{"default", "httpd-svc", ""}, "tcp")
-		for _, want := range []string{`"default/httpd-svc: cluster IP"`, "-A " + svcChain, "--to-destination " + pod1.ip + ":80", "--dport 31000"} {
-			if !strings.Contains(view, want) {
-				t.Errorf("view lacks %q:\n%s", want, view)
+		var view string
+		var want []string
+		if mode == ModeNFTables {
+			view = NFTServiceRules([]byte(e.listNFT(t)), "default", "httpd-svc")
+			base := nftPortName(ServicePortName{"default", "httpd-svc", ""}, "tcp")
+			want = []string{`10.102.120.255 . tcp . 8080 comment "default/httpd-svc:"`, "chain " + nftServiceChainPrefix + base + " {",
+				"dnat to " + pod1.ip + ":80", `tcp . 31000 comment "default/httpd-svc:" : goto ` + nftExternalChainPrefix + base}
+		} else {
+			saved := e.save(t, iptables.TableNAT) + e.save(t, iptables.TableFilter)
+			view = ServiceRules([]byte(saved), "default", "httpd-svc")
+			want = []string{`"default/httpd-svc: cluster IP"`, "-A " + ServiceChainName(ServicePortName{"default", "httpd-svc", ""}, "tcp"),
+				"--to-destination " + pod1.ip + ":80", "--dport 31000"}
+		}
+		for _, w := range want {
+			if !strings.Contains(view, w) {
+				t.Errorf("view lacks %q:\n%s", w, view)
 			}
 		}
 		if strings.Contains(view, "httpd-random") || strings.Contains(view, "empty-svc") {
 			t.Errorf("view shows other Services:\n%s", view)
 		}
 	})
+}
+
+// checkIPTablesRules compares iptables-save, chain by chain, with what
+// BuildRules renders, and checks the jumps from the built-in chains.
+func checkIPTablesRules(t *testing.T, e *e2eProxier) {
+	want := e.expected()
+	for _, table := range []iptables.Table{iptables.TableFilter, iptables.TableNAT} {
+		saved := parseSave([]byte(e.save(t, table)))
+		if len(saved) != 1 {
+			t.Fatalf("iptables-save -t %s: %d tables", table, len(saved))
+		}
+		for _, chain := range want.Chains(table) {
+			if got := saved[0].rules[chain]; !slices.Equal(got, want.Rules(table, chain)) {
+				t.Errorf("%s %s:\n got %s\nwant %s", table, chain, strings.Join(got, "\n     "), strings.Join(want.Rules(table, chain), "\n     "))
+			}
+		}
+	}
+	nat := e.save(t, iptables.TableNAT)
+	for _, jump := range []string{
+		`-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES`,
+		`-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES`,
+		`-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING`,
+		`:KUBE-PROXY-CANARY - [0:0]`,
+	} {
+		if !strings.Contains(nat, jump) {
+			t.Errorf("nat table lacks %q", jump)
+		}
+	}
+}
+
+// checkNFTablesRules compares `nft list table ip kubelite` with what
+// BuildNFTRules renders (blocks and elements sorted: the kernel lists map
+// elements in hash order), and checks that the iptables mode left nothing.
+func checkNFTablesRules(t *testing.T, e *e2eProxier) {
+	listed := e.listNFT(t)
+	if got, want := canonicalNFT([]byte(listed)), canonicalNFT(BuildNFTRules(e.input()).Bytes()); got != want {
+		t.Errorf("nft list table ip kubelite differs from BuildNFTRules:\n%s", lineDiff(want, got))
+	}
+	for _, hook := range []string{
+		"type nat hook prerouting priority dstnat; policy accept;",
+		"type nat hook output priority -100; policy accept;",
+		"type nat hook postrouting priority srcnat; policy accept;",
+		"type filter hook forward priority -110; policy accept;",
+	} {
+		if !strings.Contains(listed, hook) {
+			t.Errorf("table lacks the base chain %q", hook)
+		}
+	}
+	if e.host.IPTables == nil {
+		return
+	}
+	if nat := e.save(t, iptables.TableNAT); strings.Contains(nat, "KUBE-") {
+		t.Errorf("nftables mode, yet iptables has kube chains:\n%s", nat)
+	}
 }
 
 func nodePortService(namespace, name, clusterIP string, port, target, nodePort int32) *api.Service {

@@ -148,6 +148,10 @@ func (d *iptablesDataplane) fullSync(ctx context.Context, rules *RuleSet) (int, 
 	return written, nil
 }
 
+// tidy implements dataplane: iptables-restore deletes unused chains in
+// the same transaction, cheaply, so nothing waits.
+func (d *iptablesDataplane) tidy(context.Context) error { return nil }
+
 // canaryTables are the tables the proxier writes; each holds a CanaryChain.
 var canaryTables = []iptables.Table{iptables.TableNAT, iptables.TableFilter}
 

@@ -329,7 +329,7 @@ func (p *Proxier) syncLoop(ctx context.Context) {
 			return
 		}
 
-		var retry <-chan time.Time
+		var retry, tidy <-chan time.Time
 		if err != nil {
 			failures++
 			delay := retryDelay(failures, min(p.cfg.SyncPeriod, maxRetryDelay))
@@ -337,9 +337,10 @@ func (p *Proxier) syncLoop(ctx context.Context) {
 			retry = time.After(delay)
 		} else {
 			failures = 0
+			tidy = time.After(tidyDelay)
 		}
 		var ok bool
-		if full, ok = p.nextSync(ctx, resync.C, canary.C, retry); !ok {
+		if full, ok = p.nextSync(ctx, resync.C, canary.C, retry, tidy); !ok {
 			return
 		}
 		// After a failure nothing is known for sure: start from scratch.
@@ -347,9 +348,15 @@ func (p *Proxier) syncLoop(ctx context.Context) {
 	}
 }
 
+// tidyDelay is how long after a sync its deferred work is done, unless
+// another sync comes first: a burst of changes (a rolling update) is
+// tidied up once.
+const tidyDelay = time.Second
+
 // nextSync waits for a reason to sync again and reports whether that sync
-// must be full; ok is false when ctx has ended.
-func (p *Proxier) nextSync(ctx context.Context, resync, canary, retry <-chan time.Time) (full, ok bool) {
+// must be full; ok is false when ctx has ended. Meanwhile it runs the
+// dataplane's deferred work when tidy fires, and the canary check.
+func (p *Proxier) nextSync(ctx context.Context, resync, canary, retry, tidy <-chan time.Time) (full, ok bool) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -360,6 +367,11 @@ func (p *Proxier) nextSync(ctx context.Context, resync, canary, retry <-chan tim
 			return true, true
 		case <-retry:
 			return true, true
+		case <-tidy:
+			if err := p.dataplane.tidy(ctx); err != nil {
+				p.logger.Warn("deferred cleanup failed; rewriting everything", "err", err)
+				return true, true
+			}
 		case <-canary:
 			if !p.dataplane.intact(ctx) {
 				p.logger.Warn("canary gone: our rules were flushed by someone else; rewriting everything")

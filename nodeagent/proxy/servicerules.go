@@ -144,7 +144,7 @@ func ruleTarget(rule string) string {
 // when neither has any.
 func NodeServiceRules(ctx context.Context, netnsPath, namespace, name string) (string, error) {
 	if nft, err := nftables.New(netnsPath); err == nil {
-		listing, err := nft.List(ctx, "table", "ip", nftTableName)
+		listing, err := nft.List(ctx, "table", nftFamily, nftTable)
 		if err == nil {
 			if out := NFTServiceRules(listing, namespace, name); out != "" {
 				return out, nil
