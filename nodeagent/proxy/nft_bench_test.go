@@ -28,9 +28,9 @@ import (
 // of deleting it). endpoint-change replaces one endpoint of one Service,
 // and new-service adds one Service (removed again on alternate
 // iterations): partial syncs (servicePorts, build, diff, the change
-// transaction, the cleanup transaction). build-* is the dataplane's Go
-// work in them; raw-* the change transaction alone, the moment the new
-// rules are in effect.
+// transaction). tidy-* is the deferred deletion of the chains the change
+// left unused, a second later; build-* the dataplane's Go work in a
+// partial sync; raw-* the change transaction alone.
 func BenchmarkNFTSync(b *testing.B) {
 	sizes := []int{1000}
 	if os.Getenv("KUBELITE_BENCH_10K") != "" {
@@ -165,6 +165,19 @@ func benchmarkNFTSync(b *testing.B, size int) {
 				node.sync(in, false)
 			}
 			b.ReportMetric(float64(written), "written")
+		})
+		b.Run("tidy-"+name, func(b *testing.B) {
+			// The deferred deletion of what the change left unused,
+			// which runs a second after the sync (tidyDelay).
+			for b.Loop() {
+				b.StopTimer()
+				node.sync(changed, false)
+				node.sync(in, false)
+				b.StartTimer()
+				if err := node.dp.tidy(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 		b.Run("build-"+name, func(b *testing.B) {
 			// buildNFTRules with the previous table to reuse, and the
