@@ -136,8 +136,8 @@ func benchmarkSync(b *testing.B, backend iptables.Backend, size int) {
 		b.Run("raw-"+name, func(b *testing.B) {
 			before, after := BuildRules(in), BuildRules(changed)
 			texts := [][]byte{
-				after.restoreInput(after.changedChains(before), obsoleteChains(perServiceChains(before), after)),
-				before.restoreInput(before.changedChains(after), obsoleteChains(perServiceChains(after), before)),
+				after.restoreInput(after.changedChains(before), obsoleteChains(perServiceChains(before), after), nil),
+				before.restoreInput(before.changedChains(after), obsoleteChains(perServiceChains(after), before), nil),
 			}
 			i := 0
 			for b.Loop() {

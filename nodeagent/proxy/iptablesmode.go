@@ -68,7 +68,7 @@ func (d *iptablesDataplane) sync(ctx context.Context, in RuleInput, ports []serv
 			stats.written += len(rules.table(table).byName[chain].rules)
 		}
 	}
-	if err := d.ipt.Restore(ctx, rules.restoreInput(changed, obsolete)); err != nil {
+	if err := d.ipt.Restore(ctx, rules.restoreInput(changed, obsolete, nil)); err != nil {
 		// The restore may have failed half-way (one table applied, the
 		// other not): the next sync is full.
 		d.applied = nil
@@ -87,10 +87,12 @@ func (d *iptablesDataplane) sync(ctx context.Context, in RuleInput, ports []serv
 // are intact (an agent restart, the hourly resync) is checked without
 // rewriting 100,000 rules, which takes minutes on the nf_tables backend.
 //
-// The jumps from the built-in chains are looked up in the same copy and
-// added, if missing, before the restore: on the legacy backend every
-// iptables command costs as much as the whole table, and before the first
-// restore the table is still small. It returns the number of rules written.
+// The jumps from the built-in chains are looked up in the same copy, and
+// the missing ones inserted by the same restore: no command of its own
+// (on the legacy backend each costs as much as the whole table), and no
+// jump into our chains before they are filled (on the nf_tables backend,
+// every rule added to chains reachable from a hook costs a walk of them).
+// It returns the number of rules written.
 func (d *iptablesDataplane) fullSync(ctx context.Context, rules *RuleSet) (int, error) {
 	saved := make(map[iptables.Table]savedTable)
 	existing := make(chainSet)
@@ -111,18 +113,6 @@ func (d *iptablesDataplane) fullSync(ctx context.Context, rules *RuleSet) (int, 
 		}
 	}
 
-	for _, jump := range baseJumps {
-		if slices.Contains(saved[jump.table].rules[jump.from], jump.saveLine()) {
-			continue
-		}
-		if err := d.ipt.EnsureChain(ctx, jump.table, jump.to); err != nil {
-			return 0, err
-		}
-		if err := d.ipt.EnsureRule(ctx, jump.table, jump.from, jump.args()...); err != nil {
-			return 0, err
-		}
-	}
-
 	write := make(chainSet)
 	written := 0
 	for _, t := range []*table{rules.filter, rules.nat} {
@@ -138,11 +128,18 @@ func (d *iptablesDataplane) fullSync(ctx context.Context, rules *RuleSet) (int, 
 			}
 		}
 	}
+	inserts := make(map[iptables.Table][]string)
+	for _, jump := range baseJumps {
+		if !slices.Contains(saved[jump.table].rules[jump.from], jump.saveLine()) {
+			inserts[jump.table] = append(inserts[jump.table], jump.insertLine())
+			written++
+		}
+	}
 	obsolete := obsoleteChains(existing, rules)
-	if len(write) == 0 && len(obsolete) == 0 {
+	if len(write) == 0 && len(obsolete) == 0 && len(inserts) == 0 {
 		return 0, nil
 	}
-	if err := d.ipt.Restore(ctx, rules.restoreInput(write, obsolete)); err != nil {
+	if err := d.ipt.Restore(ctx, rules.restoreInput(write, obsolete, inserts)); err != nil {
 		return 0, err
 	}
 	return written, nil
@@ -193,15 +190,20 @@ var baseJumps = []baseJump{
 	{iptables.TableNAT, "POSTROUTING", PostroutingChain, "kubernetes postrouting rules", nil},
 }
 
-// args is the jump in iptables' argument form.
-func (j baseJump) args() []string {
-	return append(slices.Clone(j.match), "-m", "comment", "--comment", j.comment, "-j", j.to)
-}
-
 // saveLine is the jump as iptables-save prints it.
 func (j baseJump) saveLine() string {
+	return "-A " + j.from + " " + j.spec()
+}
+
+// insertLine is the restore line that puts the jump at the head of its
+// chain.
+func (j baseJump) insertLine() string {
+	return "-I " + j.from + " 1 " + j.spec()
+}
+
+func (j baseJump) spec() string {
 	args := append(slices.Clone(j.match), comment(j.comment)...)
-	return "-A " + j.from + " " + strings.Join(append(args, "-j", j.to), " ")
+	return strings.Join(append(args, "-j", j.to), " ")
 }
 
 // obsoleteChains are the chains of existing that rules no longer has.

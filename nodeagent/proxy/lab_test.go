@@ -63,9 +63,10 @@ func requireLabPrerequisites(t testing.TB) {
 	if os.Geteuid() != 0 {
 		t.Fatal("this test builds network namespaces and must run as root")
 	}
-	for _, tool := range []string{"ip", "bridge", "iptables", "iptables-save", "iptables-restore", "/bin/busybox"} {
+	for _, tool := range []string{"ip", "bridge", "iptables", "iptables-save", "iptables-restore",
+		"iptables-legacy-save", "iptables-legacy-restore", "nft", "/bin/busybox"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is required: %v (Debian: iproute2, iptables, busybox-static)", tool, err)
+			t.Fatalf("%s is required: %v (Debian: iproute2, iptables, nftables, busybox-static)", tool, err)
 		}
 	}
 }

@@ -407,7 +407,7 @@ func (c *chain) add(args ...any) {
 // Bytes is the iptables-restore input that writes the rule set: for each
 // table (filter, then nat) the chain lines, the rules, then COMMIT.
 func (rs *RuleSet) Bytes() []byte {
-	return rs.restoreInput(rs.allChains(), nil)
+	return rs.restoreInput(rs.allChains(), nil, nil)
 }
 
 func (rs *RuleSet) String() string { return string(rs.Bytes()) }
@@ -439,17 +439,19 @@ func (rs *RuleSet) changedChains(prev *RuleSet) chainSet {
 }
 
 // restoreInput renders the chains in write (declared, which creates or
-// flushes them, then refilled) and deletes the chains in obsolete, in one
-// iptables-restore --noflush input; chains in neither are left as they
-// are. A table with nothing to do is left out. Obsolete chains are
+// flushes them, then refilled), inserts the lines of inserts ("-I CHAIN 1
+// ...", for jumps from built-in chains, which are never flushed) and
+// deletes the chains in obsolete, in one iptables-restore --noflush input;
+// chains in none of them are left as they are. A table with nothing to do
+// is left out. Obsolete chains are
 // declared (flushed) before they are deleted, and deleted after every
 // chain that jumped to them has been rewritten: a chain that jumped to one
 // has changed, so it is in write.
-func (rs *RuleSet) restoreInput(write, obsolete chainSet) []byte {
+func (rs *RuleSet) restoreInput(write, obsolete chainSet, inserts map[iptables.Table][]string) []byte {
 	var buf bytes.Buffer
 	buf.Grow(rs.size(write))
 	for _, t := range []*table{rs.filter, rs.nat} {
-		if len(write[t.name]) == 0 && len(obsolete[t.name]) == 0 {
+		if len(write[t.name]) == 0 && len(obsolete[t.name]) == 0 && len(inserts[t.name]) == 0 {
 			continue
 		}
 		fmt.Fprintf(&buf, "*%s\n", t.name)
@@ -464,6 +466,10 @@ func (rs *RuleSet) restoreInput(write, obsolete chainSet) []byte {
 				buf.WriteString(rule)
 				buf.WriteByte('\n')
 			}
+		}
+		for _, line := range inserts[t.name] {
+			buf.WriteString(line)
+			buf.WriteByte('\n')
 		}
 		for _, name := range obsolete[t.name] {
 			fmt.Fprintf(&buf, "-X %s\n", name)

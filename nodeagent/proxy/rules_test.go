@@ -152,7 +152,7 @@ func TestRestoreInputDeletesObsoleteChains(t *testing.T) {
 	rules := BuildRules(goldenInput(services, endpoints))
 	got := string(rules.restoreInput(rules.allChains(), chainSet{
 		iptables.TableNAT: {"KUBE-SEP-OLDOLDOLDOLDOLDO"},
-	}))
+	}, nil))
 	declare := strings.Index(got, ":KUBE-SEP-OLDOLDOLDOLDOLDO - [0:0]\n")
 	lastRule := strings.LastIndex(got, "\n-A ")
 	remove := strings.Index(got, "-X KUBE-SEP-OLDOLDOLDOLDOLDO\n")

@@ -1,6 +1,7 @@
 // Package iptables is the small part of iptables the service proxy needs:
-// create a chain, make sure one rule is present, read a table with
-// iptables-save, and write many chains at once with iptables-restore.
+// check that a chain exists, read a table with iptables-save, and write
+// many chains at once with iptables-restore, with either backend
+// (iptables-nft or iptables-legacy).
 //
 // The proxier takes the Interface, so its tests use the in-memory fake in
 // iptablestest. Runner is the real thing; it can act inside another network
@@ -33,13 +34,6 @@ const (
 
 // Interface is what the proxier needs from iptables.
 type Interface interface {
-	// EnsureChain creates chain in table unless it exists. It never
-	// flushes an existing chain.
-	EnsureChain(ctx context.Context, table Table, chain string) error
-	// EnsureRule inserts rule at the head of chain unless an identical
-	// rule is already there. rule is in iptables' argument form, e.g.
-	// "-m", "comment", "--comment", "kubernetes service portals", "-j", "KUBE-SERVICES".
-	EnsureRule(ctx context.Context, table Table, chain string, rule ...string) error
 	// ChainExists reports whether chain exists in table.
 	ChainExists(ctx context.Context, table Table, chain string) (bool, error)
 	// Save returns `iptables-save -t table`.
@@ -203,40 +197,6 @@ func (r *Runner) inNamespace(ctx context.Context, fn func() error) error {
 		return err
 	}
 	return netns.Do(r.netnsPath, fn)
-}
-
-// EnsureChain implements Interface.
-func (r *Runner) EnsureChain(ctx context.Context, table Table, chain string) error {
-	return r.inNamespace(ctx, func() error {
-		exists, err := r.ipt.ChainExists(string(table), chain)
-		if err != nil {
-			return fmt.Errorf("checking chain %s in table %s: %w", chain, table, err)
-		}
-		if exists {
-			return nil
-		}
-		if err := r.ipt.NewChain(string(table), chain); err != nil {
-			return fmt.Errorf("creating chain %s in table %s: %w", chain, table, err)
-		}
-		return nil
-	})
-}
-
-// EnsureRule implements Interface.
-func (r *Runner) EnsureRule(ctx context.Context, table Table, chain string, rule ...string) error {
-	return r.inNamespace(ctx, func() error {
-		exists, err := r.ipt.Exists(string(table), chain, rule...)
-		if err != nil {
-			return fmt.Errorf("checking rule in %s/%s: %w", table, chain, err)
-		}
-		if exists {
-			return nil
-		}
-		if err := r.ipt.Insert(string(table), chain, 1, rule...); err != nil {
-			return fmt.Errorf("inserting rule in %s/%s: %w", table, chain, err)
-		}
-		return nil
-	})
 }
 
 // ChainExists implements Interface.

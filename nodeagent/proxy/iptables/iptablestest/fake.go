@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -202,6 +203,23 @@ func (f *Fake) apply(data []byte) error {
 				}
 			}
 			working[chain] = append(slices.Clip(working[chain]), line)
+		case strings.HasPrefix(line, "-I "):
+			// "-I CHAIN N rule": stored as iptables-save prints it.
+			fields := strings.SplitN(line[len("-I "):], " ", 3)
+			if len(fields) != 3 {
+				return fail("-I needs a chain, a position and a rule")
+			}
+			chain, rule := fields[0], "-A "+fields[0]+" "+fields[2]
+			pos, err := strconv.Atoi(fields[1])
+			if _, ok := working[chain]; !ok || err != nil || pos < 1 || pos > len(working[chain])+1 {
+				return fail("bad chain or position")
+			}
+			if target := jumpTarget(rule); target != "" && !builtinTargets[target] {
+				if _, ok := working[target]; !ok {
+					return fail("jump to %s, which does not exist", target)
+				}
+			}
+			working[chain] = slices.Insert(slices.Clone(working[chain]), pos-1, rule)
 		case strings.HasPrefix(line, "-X "):
 			chain := strings.TrimSpace(line[len("-X "):])
 			if _, ok := working[chain]; !ok {
