@@ -21,7 +21,22 @@ const commandTimeout = 90 * time.Second
 var (
 	nodeNames = []string{"node1", "node2", "node3"}
 	nodeIPs   = map[string]string{"node1": "192.168.56.11", "node2": "192.168.56.12", "node3": "192.168.56.13"}
+	// nftablesNodes run the service proxy in nftables mode; the others in
+	// iptables mode, the tutorial's. A mixed cluster, as one migrating
+	// node by node would be: every Service must work through either.
+	nftablesNodes = map[string]bool{"node3": true}
 )
+
+// proxyModes is KUBELITE_PROXY_MODES for scripts/lab.sh.
+func proxyModes() string {
+	var modes []string
+	for _, node := range nodeNames {
+		if nftablesNodes[node] {
+			modes = append(modes, node+"=nftables")
+		}
+	}
+	return strings.Join(modes, " ")
+}
 
 const (
 	podCIDR          = "10.244.0.0/16"
@@ -52,6 +67,7 @@ func (l *lab) env() []string {
 		"KUBELITE_LAB_DIR="+l.dir,
 		"KUBELITE_LAB_API_PORT="+l.apiPort,
 		"KUBELITE_BIN="+filepath.Join(l.binDir, "kubelite"),
+		"KUBELITE_PROXY_MODES="+proxyModes(),
 		"KUBECONFIG="+l.kubeconfig,
 		"PATH="+l.binDir+":"+os.Getenv("PATH")+":/usr/sbin:/sbin",
 	)
@@ -167,6 +183,11 @@ func (l *lab) printDiagnostics() {
 		show("kubectl-lite "+strings.Join(args, " "), out, err)
 	}
 	for _, node := range nodeNames {
+		if nftablesNodes[node] {
+			out, err := l.on(node, "nft", "list", "table", "ip", "kubelite")
+			show("nft list table ip kubelite on "+node, out, err)
+			continue
+		}
 		out, err := l.on(node, "iptables-save", "-t", "nat")
 		show("iptables-save -t nat on "+node, kubeLines(out), err)
 	}

@@ -92,6 +92,7 @@ func checkPrerequisites() error {
 		"ip":                      "iproute2",
 		"iptables-save":           "iptables",
 		"iptables-restore":        "iptables",
+		"nft":                     "nftables",
 		"containerd":              "containerd",
 		"containerd-shim-runc-v2": "containerd",
 		"runc":                    "runc",

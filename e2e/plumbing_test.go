@@ -53,12 +53,13 @@ func processLines(status string) string {
 }
 
 // machineNetworkCommands show the machine's own network: interfaces,
-// addresses, routes and iptables rules.
+// addresses, routes, iptables rules and nftables tables.
 var machineNetworkCommands = [][]string{
 	{"ip", "-o", "link"},
 	{"ip", "-o", "addr"},
 	{"ip", "route", "show", "table", "all"},
 	{"iptables-save"},
+	{"nft", "list", "tables"},
 }
 
 // machineNetwork is what machineNetworkCommands print, as a set of lines

@@ -243,7 +243,13 @@ func stepIptablesRules(t *testing.T, l *lab) {
 	slices.Sort(podIPs)
 
 	rulesByNode := map[string]string{}
+	var iptablesNodes []string
 	for _, node := range nodeNames {
+		if nftablesNodes[node] {
+			checkNFTablesRules(t, l, node, clusterIP, podIPs)
+			continue
+		}
+		iptablesNodes = append(iptablesNodes, node)
 		var rules serviceRules
 		eventually(t, stateDeadline, "the nat table of "+node+" to hold httpd-svc's rules for its 3 pods", func() (bool, string) {
 			out, err := l.on(node, "iptables-save", "-t", "nat")
@@ -254,16 +260,48 @@ func stepIptablesRules(t *testing.T, l *lab) {
 			return len(rules.problems(podIPs)) == 0, strings.Join(rules.problems(podIPs), "\n") + "\n" + kubeLines(out)
 		})
 		rulesByNode[node] = rules.text()
-		if node == nodeNames[0] {
+		if node == iptablesNodes[0] {
 			t.Logf("httpd-svc's rules on %s:\n%s", node, rules.text())
 		}
 	}
-	for _, node := range nodeNames[1:] {
-		if rulesByNode[node] != rulesByNode[nodeNames[0]] {
+	for _, node := range iptablesNodes[1:] {
+		if rulesByNode[node] != rulesByNode[iptablesNodes[0]] {
 			t.Errorf("%s's rules for httpd-svc differ from %s's:\n%s\n--- vs ---\n%s",
-				node, nodeNames[0], rulesByNode[node], rulesByNode[nodeNames[0]])
+				node, iptablesNodes[0], rulesByNode[node], rulesByNode[iptablesNodes[0]])
 		}
 	}
+}
+
+// proxyRules is `kubelite proxy rules --service default/httpd-svc` on a
+// node: the learning view, from nftables or iptables, whichever the node uses.
+func proxyRules(l *lab, node string) (string, error) {
+	return l.on(node, filepath.Join(l.binDir, "kubelite"), "proxy", "rules", "--service", "default/httpd-svc")
+}
+
+// checkNFTablesRules checks a node in nftables mode: httpd-svc's cluster
+// IP in the service-ips map, and its chain choosing among the 3 pods.
+func checkNFTablesRules(t *testing.T, l *lab, node, clusterIP string, podIPs []string) {
+	t.Helper()
+	element := regexp.MustCompile(regexp.QuoteMeta(clusterIP+` . tcp . 8080 comment "default/httpd-svc:" : goto service-`) + `\S+-default/httpd-svc/tcp/ `)
+	eventually(t, stateDeadline, node+"'s nftables table to hold httpd-svc's rules for its 3 pods", func() (bool, string) {
+		out, err := proxyRules(l, node)
+		if err != nil {
+			return false, fmt.Sprintf("%v\n%s", err, out)
+		}
+		if !element.MatchString(out) || strings.Count(out, "numgen random mod") != 2 {
+			return false, out
+		}
+		for _, ip := range podIPs {
+			if !strings.Contains(out, "meta l4proto tcp dnat to "+ip+":80") {
+				return false, out
+			}
+		}
+		if saved, err := l.on(node, "iptables-save", "-t", "nat"); err != nil || strings.Contains(saved, httpdSvcChain) {
+			return false, fmt.Sprintf("an nftables-mode node must have no iptables rules for httpd-svc (%v):\n%s", err, saved)
+		}
+		t.Logf("httpd-svc's rules on %s (nftables mode, kubelite proxy rules):\n%s", node, out)
+		return true, out
+	})
 }
 
 // serviceRules are the nat rules that make httpd-svc's cluster IP work.
@@ -576,7 +614,15 @@ func checkNodePortService(t *testing.T, l *lab, clusterIP string, want int) int 
 	}
 
 	wantRule := fmt.Sprintf(`-A KUBE-NODEPORTS -p tcp -m comment --comment "default/httpd-svc:" -m tcp --dport %d -j %s`, nodePort, httpdSvcChain)
+	wantElement := fmt.Sprintf(`tcp . %d comment "default/httpd-svc:" : goto external-`, nodePort)
 	for _, node := range nodeNames {
+		if nftablesNodes[node] {
+			eventually(t, stateDeadline, node+"'s service-nodeports map to send port "+strconv.Itoa(nodePort)+" to httpd-svc", func() (bool, string) {
+				out, err := proxyRules(l, node)
+				return err == nil && strings.Contains(out, wantElement), fmt.Sprintf("want: %s\n%v\n%s", wantElement, err, out)
+			})
+			continue
+		}
 		eventually(t, stateDeadline, node+"'s KUBE-NODEPORTS to send port "+strconv.Itoa(nodePort)+" to "+httpdSvcChain, func() (bool, string) {
 			out, err := l.on(node, "iptables-save", "-t", "nat")
 			return err == nil && slices.Contains(strings.Split(out, "\n"), wantRule), "want: " + wantRule + "\n" + kubeLines(out)

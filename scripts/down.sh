@@ -44,7 +44,12 @@ for table in nat filter mangle; do
     iptables-save -t "$table" | grep -v -e KUBE- -e KUBELITE- | iptables-restore -T "$table"
   fi
 done
-echo "removed kubelite's containers, pod networks and iptables chains"
+# nftables mode's table (--proxy-mode nftables); "add" first makes the
+# delete valid whether or not it exists.
+if command -v nft >/dev/null; then
+  printf 'add table ip kubelite\ndelete table ip kubelite\n' | nft -f - 2>/dev/null || true
+fi
+echo "removed kubelite's containers, pod networks, iptables chains and nftables table"
 
 if [ "${DATA:-0}" = 1 ]; then
   rm -rf "$DATA_DIR"

@@ -24,7 +24,8 @@
 # /var/lib/kubelite-lab), KUBELITE_BIN (the kubelite binary; bin/kubelite),
 # KUBELITE_LAB_API_PORT (the forwarder's port; 16443),
 # KUBELITE_LAB_READY_TIMEOUT (seconds `up` waits for the nodes; 240),
-# KUBELITE_PROXY_MODE (the nodes' --proxy-mode: iptables or nftables; iptables).
+# KUBELITE_PROXY_MODE (the nodes' --proxy-mode: iptables or nftables; iptables),
+# KUBELITE_PROXY_MODES (per-node exceptions, "node3=nftables node2=iptables").
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,6 +34,7 @@ kubelite=${KUBELITE_BIN:-$repo/bin/kubelite}
 api_port=${KUBELITE_LAB_API_PORT:-16443}
 ready_timeout=${KUBELITE_LAB_READY_TIMEOUT:-240}
 proxy_mode=${KUBELITE_PROXY_MODE:-iptables}
+proxy_modes=${KUBELITE_PROXY_MODES:-}
 
 # The lab network, as in the Vagrantfile.
 readonly subnet_prefix=192.168.56
@@ -75,6 +77,19 @@ node_ip() {
 
 netns_of() { echo "kl-$1"; }
 server_ip() { node_ip "$server_node"; }
+
+# proxy_mode_of NODE: the node's --proxy-mode (KUBELITE_PROXY_MODES, else
+# KUBELITE_PROXY_MODE).
+proxy_mode_of() {
+  local entry
+  for entry in $proxy_modes; do
+    if [ "${entry%%=*}" = "$1" ]; then
+      echo "${entry#*=}"
+      return
+    fi
+  done
+  echo "$proxy_mode"
+}
 server_kubeconfig() { echo "$lab_dir/$server_node/admin.kubeconfig"; }
 node_token() { echo "$lab_dir/$server_node/node-token"; }
 
@@ -207,7 +222,7 @@ start_server() {
     --node-name "$server_node" --node-ip "$ip" \
     --images-dir "$images_dir" \
     --cluster-dns-upstream "$dns_upstream" \
-    --proxy-mode "$proxy_mode"
+    --proxy-mode "$(proxy_mode_of "$server_node")"
 }
 
 start_agent() {
@@ -219,7 +234,7 @@ start_agent() {
     --data-dir "$lab_dir/$node" \
     --images-dir "$images_dir" \
     --cluster-dns-upstream "$dns_upstream" \
-    --proxy-mode "$proxy_mode"
+    --proxy-mode "$(proxy_mode_of "$node")"
 }
 
 # The forwarder runs in the machine's own namespace and dials the API
