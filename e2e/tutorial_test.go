@@ -270,6 +270,31 @@ func stepIptablesRules(t *testing.T, l *lab) {
 				node, iptablesNodes[0], rulesByNode[node], rulesByNode[iptablesNodes[0]])
 		}
 	}
+	for _, node := range nodeNames {
+		checkProxyMetrics(t, l, node)
+	}
+}
+
+// checkProxyMetrics reads the node's proxy metrics (kube-proxy's port,
+// on the node's loopback): its mode, and syncs recorded as histograms.
+func checkProxyMetrics(t *testing.T, l *lab, node string) {
+	t.Helper()
+	info := `kubelite_proxy_info{backend="nft",mode="iptables"} 1`
+	if nftablesNodes[node] {
+		info = `kubelite_proxy_info{backend="nft",mode="nftables"} 1`
+	}
+	out, err := l.on(node, "curl", "-sS", "--max-time", "5", "http://127.0.0.1:10249/metrics")
+	if err != nil {
+		t.Errorf("metrics of %s: %v\n%s", node, err, out)
+		return
+	}
+	for _, want := range []string{info, "kubelite_proxy_sync_full_proxy_rules_duration_seconds_count ",
+		"kubelite_proxy_sync_partial_proxy_rules_duration_seconds_bucket", "kubelite_proxy_network_programming_duration_seconds_count",
+		"kubelite_proxy_sync_proxy_rules_written_bucket"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics of %s lack %q", node, want)
+		}
+	}
 }
 
 // proxyRules is `kubelite proxy rules --service default/httpd-svc` on a
