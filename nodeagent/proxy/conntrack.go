@@ -49,11 +49,11 @@ func staleConntrackFlows(prev, cur []servicePort) []ConntrackFlow {
 	if prev == nil {
 		return nil
 	}
-	prevByKey := make(map[string]*servicePort, len(prev))
+	prevByKey := make(map[portKey]*servicePort, len(prev))
 	for i := range prev {
 		prevByKey[prev[i].key()] = &prev[i]
 	}
-	curByKey := make(map[string]*servicePort, len(cur))
+	curByKey := make(map[portKey]*servicePort, len(cur))
 	for i := range cur {
 		curByKey[cur[i].key()] = &cur[i]
 	}

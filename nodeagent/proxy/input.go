@@ -86,8 +86,23 @@ func (p *servicePort) externallyReachable() bool {
 	return p.nodePort != 0 || len(p.loadBalancerIPs) > 0 || len(p.externalIPs) > 0
 }
 
-// key identifies the port across syncs (name and protocol).
-func (p *servicePort) key() string { return p.name.String() + "/" + p.protocol }
+// portKey identifies a Service port across syncs: its name and protocol.
+type portKey struct {
+	name     ServicePortName
+	protocol string
+}
+
+func (p *servicePort) key() portKey { return portKey{p.name, p.protocol} }
+
+// equal reports whether two ports would get the same rules.
+func (p *servicePort) equal(q *servicePort) bool {
+	return p.name == q.name && p.protocol == q.protocol && p.clusterIP == q.clusterIP &&
+		p.port == q.port && p.nodePort == q.nodePort &&
+		slices.Equal(p.loadBalancerIPs, q.loadBalancerIPs) && slices.Equal(p.externalIPs, q.externalIPs) &&
+		p.affinitySeconds == q.affinitySeconds && p.internalLocal == q.internalLocal && p.externalLocal == q.externalLocal &&
+		slices.Equal(p.endpoints, q.endpoints)
+}
+
 
 // servicePorts turns Services and Endpoints into the ports that need rules,
 // sorted by name, so that the same input always gives the same text.

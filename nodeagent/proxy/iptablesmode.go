@@ -40,7 +40,7 @@ func (d *iptablesDataplane) describe() (Mode, string) { return ModeIPTables, d.b
 
 // sync implements dataplane.
 func (d *iptablesDataplane) sync(ctx context.Context, in RuleInput, ports []servicePort, full bool) (syncStats, error) {
-	rules := buildRules(in, ports)
+	rules := buildRules(in, ports, d.applied)
 	stats := syncStats{total: map[string]int{
 		string(iptables.TableFilter): rules.RuleCount(iptables.TableFilter),
 		string(iptables.TableNAT):    rules.RuleCount(iptables.TableNAT),

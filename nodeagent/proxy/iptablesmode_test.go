@@ -287,3 +287,25 @@ func TestFullSyncRepairsOnlyWhatDiffers(t *testing.T) {
 		t.Errorf("%s not repaired: %q", sep, got)
 	}
 }
+
+// Reusing the rules of unchanged ports gives, byte for byte, what building
+// everything afresh gives: after every step of the scenario, and when the
+// cluster CIDR (which every port's rules depend on) changes.
+func TestBuildRulesReusesUnchangedPortsExactly(t *testing.T) {
+	state, steps := syncScenario()
+	in := state.input()
+	prev := buildRules(in, servicePorts(in), nil)
+	for _, step := range steps {
+		step.change(state)
+		in := state.input()
+		reused := buildRules(in, servicePorts(in), prev)
+		if got, want := reused.String(), BuildRules(in).String(); got != want {
+			t.Fatalf("%s: rules built reusing the previous ones differ:\n%s", step.name, lineDiff(want, got))
+		}
+		prev = reused
+	}
+	in.ClusterCIDR = netip.MustParsePrefix("10.200.0.0/16")
+	if got, want := buildRules(in, servicePorts(in), prev).String(), BuildRules(in).String(); got != want {
+		t.Fatalf("after a cluster CIDR change:\n%s", lineDiff(want, got))
+	}
+}

@@ -143,7 +143,7 @@ func nftHashedName(name string) string {
 type NFTRuleSet struct {
 	base      *nftFragment   // the maps' definitions and the chains every node has
 	fragments []*nftFragment // one per Service port, in servicePorts order
-	byKey     map[nftPortKey]*nftFragment
+	byKey     map[portKey]*nftFragment
 	cidr      netip.Prefix // RuleInput.ClusterCIDR, which the fragments depend on
 	// elements holds the element each map really has for a key: the
 	// first in fragment order. Two Services claiming one address and port
@@ -156,7 +156,7 @@ type NFTRuleSet struct {
 // nftFragment is what one Service port (or, for the base fragment, the
 // node itself) contributes to the table.
 type nftFragment struct {
-	key      nftPortKey   // the port it was built for; zero for the base fragment
+	key      portKey   // the port it was built for; zero for the base fragment
 	port     servicePort  // what it was built from
 	sets     []*nftSet    // the sets it declares (for the base fragment: the maps, without elements)
 	chains   []*nftChain  // the chains it declares, in order
@@ -182,15 +182,6 @@ type nftElement struct {
 }
 
 type nftElementKey struct{ set, key string }
-
-// nftPortKey identifies a Service port across syncs, like servicePort.key
-// but without building a string.
-type nftPortKey struct {
-	name     ServicePortName
-	protocol string
-}
-
-func (p *servicePort) nftKey() nftPortKey { return nftPortKey{p.name, p.protocol} }
 
 func (e nftElement) id() nftElementKey { return nftElementKey{e.set, e.key} }
 
@@ -232,7 +223,7 @@ func BuildNFTRules(in RuleInput) *NFTRuleSet {
 func buildNFTRules(in RuleInput, ports []servicePort, prev *NFTRuleSet) *NFTRuleSet {
 	rs := &NFTRuleSet{
 		fragments: make([]*nftFragment, 0, len(ports)),
-		byKey:     make(map[nftPortKey]*nftFragment, len(ports)),
+		byKey:     make(map[portKey]*nftFragment, len(ports)),
 		cidr:      in.ClusterCIDR,
 		elements:  make(map[nftElementKey]nftElement, len(ports)),
 	}
@@ -245,7 +236,7 @@ func buildNFTRules(in RuleInput, ports []servicePort, prev *NFTRuleSet) *NFTRule
 	}
 	for i := range ports {
 		p := &ports[i]
-		key := p.nftKey()
+		key := p.key()
 		var f *nftFragment
 		if old := prev.fragment(key); reusable && old != nil && old.port.equal(p) {
 			f = old
@@ -265,20 +256,11 @@ func buildNFTRules(in RuleInput, ports []servicePort, prev *NFTRuleSet) *NFTRule
 
 // fragment returns the fragment of a port; nil if there is none, or no
 // rule set.
-func (rs *NFTRuleSet) fragment(key nftPortKey) *nftFragment {
+func (rs *NFTRuleSet) fragment(key portKey) *nftFragment {
 	if rs == nil {
 		return nil
 	}
 	return rs.byKey[key]
-}
-
-// equal reports whether two ports would get the same rules.
-func (p *servicePort) equal(q *servicePort) bool {
-	return p.name == q.name && p.protocol == q.protocol && p.clusterIP == q.clusterIP &&
-		p.port == q.port && p.nodePort == q.nodePort &&
-		slices.Equal(p.loadBalancerIPs, q.loadBalancerIPs) && slices.Equal(p.externalIPs, q.externalIPs) &&
-		p.affinitySeconds == q.affinitySeconds && p.internalLocal == q.internalLocal && p.externalLocal == q.externalLocal &&
-		slices.Equal(p.endpoints, q.endpoints)
 }
 
 // buildNFTBase declares the maps and fills the chains that do not depend on
@@ -365,7 +347,7 @@ type nftPortBuilder struct {
 }
 
 func buildNFTFragment(in RuleInput, p *servicePort) *nftFragment {
-	b := &nftPortBuilder{in: in, p: p, f: &nftFragment{key: p.nftKey(), port: *p}}
+	b := &nftPortBuilder{in: in, p: p, f: &nftFragment{key: p.key(), port: *p}}
 	b.write()
 	b.f.countRules()
 	return b.f

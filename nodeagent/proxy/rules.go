@@ -20,7 +20,20 @@ import (
 type RuleSet struct {
 	filter *table
 	nat    *table
-	ports  []servicePort // what the rules were built from (for conntrack cleanup)
+	// fragments hold what each Service port contributed, for the next
+	// build to reuse when the port has not changed; cidr is the
+	// ClusterCIDR they were built with, which they also depend on.
+	fragments map[portKey]*portFragment
+	cidr      netip.Prefix
+}
+
+// portFragment is the rules of one Service port: the chains of its own
+// (KUBE-SVC-, KUBE-SEP-, ...) and the rules it adds to the shared ones
+// (KUBE-SERVICES, KUBE-NODEPORTS, KUBE-EXTERNAL-SERVICES), per table.
+type portFragment struct {
+	port   servicePort
+	filter *table
+	nat    *table
 }
 
 // BuildRules computes the rules for in. It is a pure function: the same
@@ -40,20 +53,37 @@ type RuleSet struct {
 //	POSTROUTING
 //	  └─ KUBE-POSTROUTING         masquerade what KUBE-MARK-MASQ marked
 func BuildRules(in RuleInput) *RuleSet {
-	return buildRules(in, servicePorts(in))
+	return buildRules(in, servicePorts(in), nil)
 }
 
 // buildRules is BuildRules for ports already computed from in (the
 // proxier computes them once per sync, for the rules and for conntrack).
-func buildRules(in RuleInput, ports []servicePort) *RuleSet {
+// The rules of a port that prev (nil: none) has built from the same port
+// are reused, not rendered again: at 10,000 Services, rendering every
+// rule costs several times what writing one endpoint change does.
+func buildRules(in RuleInput, ports []servicePort, prev *RuleSet) *RuleSet {
 	b := &ruleBuilder{
 		in:     in,
 		filter: newTable(iptables.TableFilter),
 		nat:    newTable(iptables.TableNAT),
 	}
 	b.writeBaseChains()
+	rs := &RuleSet{filter: b.filter, nat: b.nat, fragments: make(map[portKey]*portFragment, len(ports)), cidr: in.ClusterCIDR}
+	reusable := prev != nil && prev.cidr == in.ClusterCIDR
 	for i := range ports {
-		b.writeServicePort(&ports[i])
+		p := &ports[i]
+		f := rs.fragments[p.key()]
+		if f != nil {
+			continue // a duplicate port: the first one's rules stand
+		}
+		if old := prev.fragment(p.key()); reusable && old != nil && old.port.equal(p) {
+			f = old
+		} else {
+			f = buildPortFragment(in, p)
+		}
+		rs.fragments[p.key()] = f
+		rs.filter.merge(f.filter)
+		rs.nat.merge(f.nat)
 	}
 	// Node ports come last: a packet for this node (addrtype LOCAL) that
 	// matched no cluster, external or load-balancer IP rule above may be
@@ -61,7 +91,23 @@ func buildRules(in RuleInput, ports []servicePort) *RuleSet {
 	b.nat.chain(ServicesChain).add(
 		comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain"),
 		"-m", "addrtype", "--dst-type", "LOCAL", "-j", NodePortsChain)
-	return &RuleSet{filter: b.filter, nat: b.nat, ports: ports}
+	return rs
+}
+
+// buildPortFragment renders the rules of one Service port on their own.
+func buildPortFragment(in RuleInput, p *servicePort) *portFragment {
+	b := &ruleBuilder{in: in, filter: newTable(iptables.TableFilter), nat: newTable(iptables.TableNAT)}
+	b.writeServicePort(p)
+	return &portFragment{port: *p, filter: b.filter, nat: b.nat}
+}
+
+// fragment returns the fragment of a port; nil if there is none, or no
+// rule set.
+func (rs *RuleSet) fragment(key portKey) *portFragment {
+	if rs == nil {
+		return nil
+	}
+	return rs.fragments[key]
 }
 
 type ruleBuilder struct {
@@ -368,6 +414,21 @@ type chain struct {
 
 func newTable(name iptables.Table) *table {
 	return &table{name: name, byName: make(map[string]*chain)}
+}
+
+// merge adds a port's fragment: its rules in the chains t already has
+// (the shared ones, declared by writeBaseChains) go at their end; its own
+// chains are added as they are, shared with the fragment, which nothing
+// changes once built.
+func (t *table) merge(fragment *table) {
+	for _, c := range fragment.chains {
+		if shared, ok := t.byName[c.name]; ok {
+			shared.rules = append(shared.rules, c.rules...)
+			continue
+		}
+		t.chains = append(t.chains, c)
+		t.byName[c.name] = c
+	}
 }
 
 // chain returns the named chain, declaring it if it is new.
