@@ -103,7 +103,6 @@ func (p *servicePort) equal(q *servicePort) bool {
 		slices.Equal(p.endpoints, q.endpoints)
 }
 
-
 // servicePorts turns Services and Endpoints into the ports that need rules,
 // sorted by name, so that the same input always gives the same text.
 // Headless and ExternalName Services have no virtual IP and need none.

@@ -156,7 +156,7 @@ type NFTRuleSet struct {
 // nftFragment is what one Service port (or, for the base fragment, the
 // node itself) contributes to the table.
 type nftFragment struct {
-	key      portKey   // the port it was built for; zero for the base fragment
+	key      portKey      // the port it was built for; zero for the base fragment
 	port     servicePort  // what it was built from
 	sets     []*nftSet    // the sets it declares (for the base fragment: the maps, without elements)
 	chains   []*nftChain  // the chains it declares, in order
