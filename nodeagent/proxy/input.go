@@ -132,8 +132,11 @@ func servicePorts(in RuleInput) []servicePort {
 			ports = append(ports, port)
 		}
 	}
+	// Field by field: building "ns/name:port" strings for every
+	// comparison would cost more than the rest of this function.
 	slices.SortFunc(ports, func(a, b servicePort) int {
-		return cmp.Or(cmp.Compare(a.name.String(), b.name.String()), cmp.Compare(a.protocol, b.protocol))
+		return cmp.Or(cmp.Compare(a.name.Namespace, b.name.Namespace), cmp.Compare(a.name.Name, b.name.Name),
+			cmp.Compare(a.name.Port, b.name.Port), cmp.Compare(a.protocol, b.protocol))
 	})
 	return ports
 }
