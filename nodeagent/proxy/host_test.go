@@ -67,3 +67,35 @@ func TestRunnerReportsTheFailingLine(t *testing.T) {
 		t.Errorf("KUBE-SERVICES exists = %v (%v) after a failed restore", exists, err)
 	}
 }
+
+// The backend that holds this node's canary wins; without one, the
+// system's. Detecting creates no legacy table: iptables-save would then
+// warn on every node that legacy tables are present.
+func TestDetectBackend(t *testing.T) {
+	ctx := context.Background()
+	l := newLab(t, false)
+	detect := func() iptables.Backend {
+		t.Helper()
+		backend, err := iptables.Detect(ctx, nsPath(l.node), CanaryChain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return backend
+	}
+	if got := detect(); got != iptables.BackendNFT {
+		t.Errorf("fresh node: %s, want nft (Debian's iptables)", got)
+	}
+	if out, err := l.inNS(l.node, "iptables-save"); err != nil || strings.Contains(out, "legacy tables present") {
+		t.Errorf("iptables-save after detection (%v):\n%s", err, out)
+	}
+	legacy, err := iptables.NewWithBackend(nsPath(l.node), iptables.BackendLegacy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := legacy.Restore(ctx, []byte("*nat\n:"+CanaryChain+" - [0:0]\nCOMMIT\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got := detect(); got != iptables.BackendLegacy {
+		t.Errorf("node with a legacy canary: %s, want legacy", got)
+	}
+}

@@ -132,6 +132,11 @@ func systemBackend() (Backend, error) {
 // own), as Kubernetes' iptables wrappers do: the backend that already holds
 // hintChain in the nat table (rules this node wrote before, with whichever
 // backend it used), or else the backend of the system's `iptables`.
+//
+// It reads with the save commands, which list only the tables that exist:
+// asking iptables-legacy about a chain would create the legacy nat table,
+// after which every iptables-save on the node warns that legacy tables are
+// present.
 func Detect(ctx context.Context, netnsPath, hintChain string) (Backend, error) {
 	var holders []Backend
 	for _, backend := range []Backend{BackendLegacy, BackendNFT} {
@@ -139,10 +144,13 @@ func Detect(ctx context.Context, netnsPath, hintChain string) (Backend, error) {
 		if err != nil {
 			continue
 		}
+		var saved []byte
 		err = netns.Do(netnsPath, func() error {
-			return exec.CommandContext(ctx, c.iptables, "-w", strconv.Itoa(lockWaitSeconds), "-t", string(TableNAT), "-S", hintChain, "1").Run()
+			var err error
+			saved, err = exec.CommandContext(ctx, c.save).Output()
+			return err
 		})
-		if err == nil {
+		if err == nil && bytes.Contains(saved, []byte("\n:"+hintChain+" ")) {
 			holders = append(holders, backend)
 		}
 	}
