@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -398,11 +399,15 @@ func (l lazyRuntime) Wait(ctx context.Context, id string) (runtime.ContainerStat
 }
 
 // serveMetrics serves the registry's metrics at http://addr/metrics until
-// ctx ends.
+// ctx ends. A port already taken (a second agent on the same machine) is
+// logged, not fatal: the node works without its metrics.
 func serveMetrics(ctx context.Context, ready func(), addr string, registry *prometheus.Registry) error {
 	listener, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("--metrics-bind-address: %w", err)
+		slog.Warn("not serving metrics; set another --metrics-bind-address, or \"\" for none", "addr", addr, "err", err)
+		ready()
+		<-ctx.Done()
+		return nil
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
