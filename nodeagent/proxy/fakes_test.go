@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 
 	"kubelite/api"
 	"kubelite/api/client/cache"
@@ -19,17 +18,20 @@ type fakeSource[PT api.Object] struct {
 	objects  map[string]PT
 	handlers []cache.Handler[PT]
 	version  int
-	synced   atomic.Bool
+	synced   chan struct{} // closed once "loaded"
+	once     sync.Once
 }
 
 func newFakeSource[PT api.Object](synced bool, objs ...PT) *fakeSource[PT] {
-	s := &fakeSource[PT]{objects: make(map[string]PT)}
+	s := &fakeSource[PT]{objects: make(map[string]PT), synced: make(chan struct{})}
 	for _, obj := range objs {
 		s.version++
 		obj.GetObjectMeta().ResourceVersion = strconv.Itoa(s.version)
 		s.objects[cache.Key(obj)] = obj
 	}
-	s.synced.Store(synced)
+	if synced {
+		s.markSynced()
+	}
 	return s
 }
 
@@ -45,7 +47,17 @@ func (s *fakeSource[PT]) List(namespace string) []PT {
 	return out
 }
 
-func (s *fakeSource[PT]) HasSynced() bool { return s.synced.Load() }
+// markSynced is the end of the first list.
+func (s *fakeSource[PT]) markSynced() { s.once.Do(func() { close(s.synced) }) }
+
+func (s *fakeSource[PT]) WaitForSync(ctx context.Context) bool {
+	select {
+	case <-s.synced:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
 
 func (s *fakeSource[PT]) AddHandler(h cache.Handler[PT]) {
 	s.mu.Lock()

@@ -20,7 +20,9 @@ import (
 // *cache.Informer satisfies it.
 type Source[PT any] interface {
 	List(namespace string) []PT
-	HasSynced() bool
+	// WaitForSync blocks until the first list is loaded, or ctx ends; it
+	// reports whether it loaded.
+	WaitForSync(ctx context.Context) bool
 	AddHandler(h cache.Handler[PT])
 }
 
@@ -73,10 +75,6 @@ const (
 	DefaultSyncPeriod      = time.Hour
 	DefaultCanaryInterval  = 5 * time.Second
 )
-
-// cacheSyncPollInterval is how often Run checks whether the caches have
-// loaded before the first sync.
-const cacheSyncPollInterval = 50 * time.Millisecond
 
 // Proxier keeps a node's iptables rules equal to BuildRules of the current
 // Services and Endpoints, as kube-proxy's iptables mode does.
@@ -281,20 +279,14 @@ func (p *Proxier) setSysctls() error {
 	return nil
 }
 
+// waitForCaches waits until every cache has loaded: before that, a
+// Service whose Endpoints have not arrived yet would look like one without
+// endpoints, and its clients would be refused.
 func (p *Proxier) waitForCaches(ctx context.Context) bool {
-	ticker := time.NewTicker(cacheSyncPollInterval)
-	defer ticker.Stop()
-	for {
-		if p.src.Services.HasSynced() && p.src.Endpoints.HasSynced() && (p.src.Nodes == nil || p.src.Nodes.HasSynced()) {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-ticker.C:
-		case <-p.wake:
-		}
+	if !p.src.Services.WaitForSync(ctx) || !p.src.Endpoints.WaitForSync(ctx) {
+		return false
 	}
+	return p.src.Nodes == nil || p.src.Nodes.WaitForSync(ctx)
 }
 
 // syncLoop syncs, then waits for a reason to sync again: a change (after

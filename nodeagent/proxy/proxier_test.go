@@ -121,7 +121,7 @@ func (h *harness) natChains() []string { return h.ipt.Chains(iptables.TableNAT) 
 func TestProxierWaitsForBothCaches(t *testing.T) {
 	h := newHarness(t, Config{}, false)
 	h.services.Set(clusterIPService("default", "web", "10.96.0.20", tcpPort(80, 8080)))
-	h.services.synced.Store(true)
+	h.services.markSynced()
 	h.start()
 
 	// Services are loaded, Endpoints are not: writing now would reject
@@ -132,7 +132,7 @@ func TestProxierWaitsForBothCaches(t *testing.T) {
 	}
 
 	h.endpoints.Set(endpointsOf("default", "web", api.ProtocolTCP, 8080, "10.244.1.5"))
-	h.endpoints.synced.Store(true)
+	h.endpoints.markSynced()
 	h.mustSync()
 	if n := h.restoreCount(); n != 1 {
 		t.Fatalf("first sync made %d restores, want exactly one", n)
