@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -26,15 +24,8 @@ import (
 // the golden files are exactly what `nft list table ip kubelite` shows.
 // Run `go test -run NFTRulesGolden -update` after an intended change.
 func TestBuildNFTRulesGolden(t *testing.T) {
-	inputs, err := filepath.Glob("testdata/rules/*.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(inputs) == 0 {
-		t.Fatal("no golden inputs found")
-	}
 	nft := newNFTNamespace(t)
-	for _, input := range inputs {
+	for _, input := range goldenInputs(t) {
 		name := strings.TrimSuffix(filepath.Base(input), ".yaml")
 		t.Run(name, func(t *testing.T) {
 			services, endpoints := loadObjects(t, input)
@@ -42,23 +33,7 @@ func TestBuildNFTRulesGolden(t *testing.T) {
 			got := rules.Bytes()
 			checkNFTReferences(t, rules)
 
-			golden := filepath.Join("testdata", "nftrules", name+".nft")
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			} else {
-				want, err := os.ReadFile(golden)
-				if err != nil {
-					t.Fatalf("%v (run with -update to create it)", err)
-				}
-				if !bytes.Equal(got, want) {
-					t.Errorf("rules differ from %s (run with -update if intended):\n%s", golden, lineDiff(string(want), string(got)))
-				}
-			}
+			compareGolden(t, filepath.Join("testdata", "nftrules", name+".nft"), got)
 
 			// The kernel accepts it, from nothing and over itself (a full
 			// sync), and lists it back as written.
@@ -73,32 +48,6 @@ func TestBuildNFTRulesGolden(t *testing.T) {
 				t.Errorf("nft lists the table differently from the golden (%s):\n%s", nftVersion(), lineDiff(canonicalNFT(got), canonicalNFT(listed)))
 			}
 		})
-	}
-}
-
-func TestBuildNFTRulesIsDeterministicAndPure(t *testing.T) {
-	var services []*api.Service
-	var endpoints []*api.Endpoints
-	inputs, _ := filepath.Glob("testdata/rules/*.yaml")
-	for _, input := range inputs {
-		s, e := loadObjects(t, input)
-		services = append(services, s...)
-		endpoints = append(endpoints, e...)
-	}
-	services = slices.CompactFunc(sortedByKey(services), func(a, b *api.Service) bool { return a.Namespace+a.Name == b.Namespace+b.Name })
-	endpoints = slices.CompactFunc(sortedByKey(endpoints), func(a, b *api.Endpoints) bool { return a.Namespace+a.Name == b.Namespace+b.Name })
-
-	before := api.DeepCopy(services)
-	want := BuildNFTRules(goldenInput(services, endpoints)).Bytes()
-	if !reflect.DeepEqual(before, services) {
-		t.Fatal("BuildNFTRules changed its input")
-	}
-	for range 5 {
-		shuffled := slices.Clone(services)
-		rand.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
-		if got := BuildNFTRules(goldenInput(shuffled, endpoints)).Bytes(); !bytes.Equal(got, want) {
-			t.Fatalf("the order of Services changed the table:\n%s", lineDiff(string(want), string(got)))
-		}
 	}
 }
 

@@ -1,9 +1,7 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,21 +24,8 @@ func TestNFTServiceRulesGolden(t *testing.T) {
 			rules := BuildNFTRules(goldenInput(services, endpoints))
 			got := []byte(NFTServiceRules(rules.Bytes(), "default", tc.service))
 			golden := filepath.Join("testdata", "nftservicerules", tc.service+".golden")
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("NFTServiceRules differs from %s:\n%s", golden, lineDiff(string(want), string(got)))
-			}
+			compareGolden(t, golden, got)
+			want := got
 
 			if err := nft.Apply(ctx, rules.fullScript()); err != nil {
 				t.Fatal(err)

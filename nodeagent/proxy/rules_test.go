@@ -36,6 +36,21 @@ func goldenInput(services []*api.Service, endpoints []*api.Endpoints) RuleInput 
 // with <case>.golden. Run `go test -run Golden -update` after an intended
 // change and read the diff.
 func TestBuildRulesGolden(t *testing.T) {
+	for _, input := range goldenInputs(t) {
+		name := strings.TrimSuffix(filepath.Base(input), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			services, endpoints := loadObjects(t, input)
+			got := BuildRules(goldenInput(services, endpoints)).Bytes()
+			checkJumpTargets(t, got)
+			checkRestorable(t, got)
+			compareGolden(t, strings.TrimSuffix(input, ".yaml")+".golden", got)
+		})
+	}
+}
+
+// goldenInputs are the cases under testdata/rules, shared by both modes.
+func goldenInputs(t *testing.T) []string {
+	t.Helper()
 	inputs, err := filepath.Glob("testdata/rules/*.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -43,31 +58,28 @@ func TestBuildRulesGolden(t *testing.T) {
 	if len(inputs) == 0 {
 		t.Fatal("no golden inputs found")
 	}
-	for _, input := range inputs {
-		name := strings.TrimSuffix(filepath.Base(input), ".yaml")
-		t.Run(name, func(t *testing.T) {
-			services, endpoints := loadObjects(t, input)
-			rules := BuildRules(goldenInput(services, endpoints))
-			got := rules.Bytes()
+	return inputs
+}
 
-			checkJumpTargets(t, got)
-			checkRestorable(t, got)
-
-			golden := strings.TrimSuffix(input, ".yaml") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("rules differ from %s (run with -update if intended):\n%s", golden, lineDiff(string(want), string(got)))
-			}
-		})
+// compareGolden compares got with the golden file, or with -update
+// rewrites the file.
+func compareGolden(t *testing.T, golden string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("output differs from %s (run with -update if intended):\n%s", golden, lineDiff(string(want), string(got)))
 	}
 }
 
@@ -93,11 +105,12 @@ func TestBuildRulesMatchesTutorial(t *testing.T) {
 	}
 }
 
-func TestBuildRulesIsDeterministicAndPure(t *testing.T) {
+// Both modes' builders: the order of their input does not matter, and
+// they change nothing in it.
+func TestBuildersAreDeterministicAndPure(t *testing.T) {
 	var services []*api.Service
 	var endpoints []*api.Endpoints
-	inputs, _ := filepath.Glob("testdata/rules/*.yaml")
-	for _, input := range inputs {
+	for _, input := range goldenInputs(t) {
 		s, e := loadObjects(t, input)
 		services = append(services, s...)
 		endpoints = append(endpoints, e...)
@@ -106,21 +119,29 @@ func TestBuildRulesIsDeterministicAndPure(t *testing.T) {
 	services = slices.CompactFunc(sortedByKey(services), func(a, b *api.Service) bool { return a.Namespace+a.Name == b.Namespace+b.Name })
 	endpoints = slices.CompactFunc(sortedByKey(endpoints), func(a, b *api.Endpoints) bool { return a.Namespace+a.Name == b.Namespace+b.Name })
 
-	before := api.DeepCopy(services)
-	want := BuildRules(goldenInput(services, endpoints)).Bytes()
-	if !reflect.DeepEqual(before, services) {
-		t.Fatal("BuildRules changed its input")
+	for name, build := range map[string]func(RuleInput) []byte{
+		"iptables": func(in RuleInput) []byte { return BuildRules(in).Bytes() },
+		"nftables": func(in RuleInput) []byte { return BuildNFTRules(in).Bytes() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			before := api.DeepCopy(services)
+			want := build(goldenInput(services, endpoints))
+			if !reflect.DeepEqual(before, services) {
+				t.Fatal("the builder changed its input")
+			}
+			for range 5 {
+				shuffled := slices.Clone(services)
+				rand.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+				if got := build(goldenInput(shuffled, endpoints)); !bytes.Equal(got, want) {
+					t.Fatalf("the order of Services changed the rules:\n%s", lineDiff(string(want), string(got)))
+				}
+			}
+			if name == "iptables" {
+				checkJumpTargets(t, want)
+				checkRestorable(t, want)
+			}
+		})
 	}
-	for range 5 {
-		shuffled := slices.Clone(services)
-		rand.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
-		got := BuildRules(goldenInput(shuffled, endpoints)).Bytes()
-		if !bytes.Equal(got, want) {
-			t.Fatalf("the order of Services changed the rules:\n%s", lineDiff(string(want), string(got)))
-		}
-	}
-	checkJumpTargets(t, want)
-	checkRestorable(t, want)
 }
 
 func TestProbability(t *testing.T) {
