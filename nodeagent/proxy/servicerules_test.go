@@ -1,9 +1,7 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
-	"os"
 	"testing"
 
 	"kubelite/nodeagent/proxy/iptables"
@@ -31,21 +29,7 @@ func TestServiceRulesGolden(t *testing.T) {
 
 	for _, name := range []string{"httpd-svc", "empty-svc"} {
 		t.Run(name, func(t *testing.T) {
-			got := []byte(ServiceRules(saved, "default", name))
-			golden := "testdata/servicerules/" + name + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("ServiceRules differs from %s:\n%s", golden, lineDiff(string(want), string(got)))
-			}
+			compareGolden(t, "testdata/servicerules/"+name+".golden", []byte(ServiceRules(saved, "default", name)))
 		})
 	}
 
