@@ -46,6 +46,9 @@ type benchNode struct {
 	b   *testing.B
 	ipt *iptables.Runner
 	dp  *iptablesDataplane
+	// memo, as the Proxier keeps one: only changed Services' ports are
+	// worked out again.
+	memo portsMemo
 }
 
 func newBenchNode(b *testing.B, backend iptables.Backend) *benchNode {
@@ -58,7 +61,9 @@ func newBenchNode(b *testing.B, backend iptables.Backend) *benchNode {
 }
 
 func (n *benchNode) sync(in RuleInput, full bool) syncStats {
-	stats, err := n.dp.sync(context.Background(), in, servicePorts(in), full)
+	var ports []servicePort
+	ports, n.memo = servicePortsMemo(in, n.memo)
+	stats, err := n.dp.sync(context.Background(), in, ports, full)
 	if err != nil {
 		n.b.Fatal(err)
 	}
@@ -151,7 +156,7 @@ func benchmarkSync(b *testing.B, backend iptables.Backend, size int) {
 	}
 	endpointChanged := in
 	endpointChanged.Endpoints = append([]*api.Endpoints{
-		endpointsOf("bench", "svc-0", api.ProtocolTCP, 8080, "10.244.250.1", "10.244.250.2", "10.244.251.1"),
+		changedObject(endpointsOf("bench", "svc-0", api.ProtocolTCP, 8080, "10.244.250.1", "10.244.250.2", "10.244.251.1")),
 	}, in.Endpoints[1:]...)
 	alternate(b, "endpoint-change", endpointChanged)
 
@@ -176,9 +181,17 @@ func syntheticServices(n int) ([]*api.Service, []*api.Endpoints) {
 	serviceBase, podBase := netip.MustParseAddr("10.96.1.0"), netip.MustParseAddr("10.244.0.1")
 	for i := range n {
 		name := fmt.Sprintf("svc-%d", i)
-		services = append(services, clusterIPService("bench", name, addr(serviceBase, i), tcpPort(80, 8080)))
-		endpoints = append(endpoints, endpointsOf("bench", name, api.ProtocolTCP, 8080,
-			addr(podBase, 3*i), addr(podBase, 3*i+1), addr(podBase, 3*i+2)))
+		svc := clusterIPService("bench", name, addr(serviceBase, i), tcpPort(80, 8080))
+		eps := endpointsOf("bench", name, api.ProtocolTCP, 8080, addr(podBase, 3*i), addr(podBase, 3*i+1), addr(podBase, 3*i+2))
+		svc.ResourceVersion, eps.ResourceVersion = "1", "1" // as stored
+		services, endpoints = append(services, svc), append(endpoints, eps)
 	}
 	return services, endpoints
+}
+
+// changedObject gives a replacement object the resourceVersion a store
+// would: newer than the synthetic objects'.
+func changedObject[PT api.Object](obj PT) PT {
+	obj.GetObjectMeta().ResourceVersion = "2"
+	return obj
 }

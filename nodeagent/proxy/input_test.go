@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/netip"
 	"reflect"
+	"strconv"
 	"testing"
 
 	"kubelite/api"
@@ -58,5 +59,53 @@ func TestServicePortsSkipsServicesWithoutAVirtualIP(t *testing.T) {
 	unallocated := clusterIPService("default", "new", "", tcpPort(80, 80))
 	if ports := servicePorts(RuleInput{Services: []*api.Service{headless, external, unallocated}}); len(ports) != 0 {
 		t.Errorf("got ports %v", ports)
+	}
+}
+
+// The memo gives what working everything out again gives, follows a
+// change of the Service or of its Endpoints (each a new resourceVersion),
+// and never trusts objects without a resourceVersion.
+func TestServicePortsMemo(t *testing.T) {
+	state, steps := syncScenario()
+	version := 0
+	seen := make(map[api.Object]bool)
+	stamp := func(in RuleInput) RuleInput {
+		// As a cache would: a new object, with a new resourceVersion, for
+		// each change (the scenario replaces an object to change it).
+		var objects []api.Object
+		for _, svc := range in.Services {
+			objects = append(objects, svc)
+		}
+		for _, eps := range in.Endpoints {
+			objects = append(objects, eps)
+		}
+		for _, obj := range objects {
+			if !seen[obj] {
+				seen[obj] = true
+				version++
+				obj.GetObjectMeta().ResourceVersion = strconv.Itoa(version)
+			}
+		}
+		return in
+	}
+	_, memo := servicePortsMemo(stamp(state.input()), nil)
+	for _, step := range steps {
+		step.change(state)
+		in := stamp(state.input())
+		got, next := servicePortsMemo(in, memo)
+		if want := servicePorts(in); !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: memoized ports differ:\n got %+v\nwant %+v", step.name, got, want)
+		}
+		memo = next
+	}
+
+	// An object changed in place, without a new resourceVersion, is not
+	// something a cache hands out; one without any is never memoized.
+	svc := clusterIPService("default", "bare", "10.96.9.9", tcpPort(80, 8080))
+	in := RuleInput{Services: []*api.Service{svc}}
+	_, memo = servicePortsMemo(in, nil)
+	svc.Spec.Ports[0].Port = 81
+	if got, _ := servicePortsMemo(in, memo); len(got) != 1 || got[0].port != 81 {
+		t.Errorf("a Service without a resourceVersion was taken from the memo: %+v", got)
 	}
 }

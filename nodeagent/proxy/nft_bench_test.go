@@ -48,6 +48,9 @@ type nftBenchNode struct {
 	b   *testing.B
 	nft *nftables.Runner
 	dp  *nftablesDataplane
+	// memo, as the Proxier keeps one: only changed Services' ports are
+	// worked out again.
+	memo portsMemo
 }
 
 func newNFTBenchNode(b *testing.B) *nftBenchNode {
@@ -60,7 +63,9 @@ func newNFTBenchNode(b *testing.B) *nftBenchNode {
 }
 
 func (n *nftBenchNode) sync(in RuleInput, full bool) syncStats {
-	stats, err := n.dp.sync(context.Background(), in, servicePorts(in), full)
+	var ports []servicePort
+	ports, n.memo = servicePortsMemo(in, n.memo)
+	stats, err := n.dp.sync(context.Background(), in, ports, full)
 	if err != nil {
 		n.b.Fatal(err)
 	}
@@ -220,7 +225,7 @@ func benchmarkNFTSync(b *testing.B, size int) {
 	// svc-0's endpoints are 10.244.0.1-3; one of them is replaced.
 	endpointChanged := in
 	endpointChanged.Endpoints = append([]*api.Endpoints{
-		endpointsOf("bench", "svc-0", api.ProtocolTCP, 8080, "10.244.0.1", "10.244.0.2", "10.244.250.1"),
+		changedObject(endpointsOf("bench", "svc-0", api.ProtocolTCP, 8080, "10.244.0.1", "10.244.0.2", "10.244.250.1")),
 	}, in.Endpoints[1:]...)
 	alternate(b, "endpoint-change", endpointChanged)
 

@@ -108,6 +108,9 @@ type Proxier struct {
 	// lastPorts are the Service ports of the last successful sync, to find
 	// the conntrack entries a change leaves stale.
 	lastPorts []servicePort
+	// portsMemo spares the next sync working out the ports of the
+	// Services that have not changed.
+	portsMemo portsMemo
 
 	// afterSync, if set, is called after every sync attempt with the time
 	// it started and its result (tests).
@@ -405,7 +408,8 @@ func (p *Proxier) syncRules(ctx context.Context, full bool) (err error) {
 		ClusterCIDR: p.cfg.ClusterCIDR,
 		LocalDNS:    p.cfg.LocalDNS,
 	}
-	ports := servicePorts(in)
+	ports, memo := servicePortsMemo(in, p.portsMemo)
+	p.portsMemo = memo
 	stats, err := p.dataplane.sync(ctx, in, ports, full)
 	if err != nil {
 		p.returnEndpointsChanges(changedAt)
