@@ -76,14 +76,16 @@ const (
 	DefaultCanaryInterval  = 5 * time.Second
 )
 
-// Proxier keeps a node's iptables rules equal to BuildRules of the current
-// Services and Endpoints, as kube-proxy's iptables mode does.
+// Proxier keeps a node's rules equal to BuildRules (iptables mode) or
+// BuildNFTRules (nftables mode) of the current Services and Endpoints, as
+// kube-proxy does.
 //
 // It works level-triggered. Cache handlers only note that something
 // changed and wake the sync loop; each sync reads the whole current state
-// from the caches, renders every rule, and writes them with a single
-// iptables-restore. A missed or repeated event therefore costs nothing, and
-// a burst of changes costs one sync.
+// from the caches, renders every rule (reusing those of unchanged Service
+// ports), and writes what differs from the last sync in a single
+// transaction. A missed or repeated event therefore costs nothing, and a
+// burst of changes costs one sync.
 type Proxier struct {
 	cfg     Config
 	src     Sources
