@@ -40,11 +40,23 @@ type ExecConfig struct {
 // first, the command is killed.
 func (r *Runtime) Exec(ctx context.Context, id string, cfg ExecConfig) (int, error) {
 	ctx = r.withNamespace(ctx)
+	// fail wraps err. When ctx has ended, that is the cause: containerd
+	// reports a deadline hit mid-call as an "unknown" gRPC error, in which
+	// errors.Is cannot find context.DeadlineExceeded.
+	fail := func(err error) (int, error) {
+		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+			return -1, fmt.Errorf("exec in container %s: %w (%v)", id, ctxErr, err)
+		}
+		return -1, fmt.Errorf("exec in container %s: %w", id, err)
+	}
 	if len(cfg.Cmd) == 0 {
 		return -1, fmt.Errorf("exec in container %s: no command", id)
 	}
 	container, err := r.loadContainer(ctx, id)
 	if err != nil {
+		if ctx.Err() != nil {
+			return fail(err)
+		}
 		return -1, fmt.Errorf("exec: %w", err)
 	}
 	task, err := container.Task(ctx, nil)
@@ -52,11 +64,11 @@ func (r *Runtime) Exec(ctx context.Context, id string, cfg ExecConfig) (int, err
 		return -1, fmt.Errorf("exec in container %s: container is not running", id)
 	}
 	if err != nil {
-		return -1, fmt.Errorf("exec in container %s: %w", id, err)
+		return fail(err)
 	}
 	spec, err := container.Spec(ctx)
 	if err != nil {
-		return -1, fmt.Errorf("exec in container %s: %w", id, err)
+		return fail(err)
 	}
 	process := *spec.Process
 	process.Args = cfg.Cmd
@@ -87,7 +99,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, cfg ExecConfig) (int, err
 	execID := "exec-" + newID()[:16]
 	proc, err := task.Exec(ctx, execID, &process, cio.NewCreator(streams...))
 	if err != nil {
-		return -1, fmt.Errorf("exec in container %s: %w", id, err)
+		return fail(err)
 	}
 	defer func() {
 		cleanup, cancel := cleanupContext(ctx)
@@ -99,11 +111,11 @@ func (r *Runtime) Exec(ctx context.Context, id string, cfg ExecConfig) (int, err
 
 	exits, err := proc.Wait(ctx)
 	if err != nil {
-		return -1, fmt.Errorf("exec in container %s: %w", id, err)
+		return fail(err)
 	}
 	stdin.onEOF(func() { proc.CloseIO(ctx, containerd.WithStdinCloser) })
 	if err := proc.Start(ctx); err != nil {
-		return -1, fmt.Errorf("exec in container %s: %w", id, err)
+		return fail(err)
 	}
 	stopResizing := forwardResizes(ctx, cfg.Resize, proc.Resize)
 	defer stopResizing()
