@@ -154,18 +154,26 @@ func benchmarkSync(b *testing.B, backend iptables.Backend, size int) {
 			}
 		})
 	}
-	endpointChanged := in
-	endpointChanged.Endpoints = append([]*api.Endpoints{
-		changedObject(endpointsOf("bench", "svc-0", api.ProtocolTCP, 8080, "10.244.250.1", "10.244.250.2", "10.244.251.1")),
-	}, in.Endpoints[1:]...)
+	endpointChanged, serviceAdded := benchChanges(in)
 	alternate(b, "endpoint-change", endpointChanged)
+	alternate(b, "new-service", serviceAdded)
+}
 
-	serviceAdded := in
+// benchChanges are the two changes both modes' benchmarks measure, made to
+// the synthetic state in: one endpoint of svc-0 replaced (10.244.0.3 by
+// 10.244.250.1), and one Service with 3 endpoints added.
+func benchChanges(in RuleInput) (endpointChanged, serviceAdded RuleInput) {
+	endpointChanged = in
+	endpointChanged.Endpoints = append([]*api.Endpoints{
+		changedObject(endpointsOf("bench", "svc-0", api.ProtocolTCP, 8080, "10.244.0.1", "10.244.0.2", "10.244.250.1")),
+	}, in.Endpoints[1:]...)
+
+	serviceAdded = in
 	serviceAdded.Services = append(append([]*api.Service(nil), in.Services...),
 		clusterIPService("bench", "new", "10.96.250.1", tcpPort(80, 8080)))
 	serviceAdded.Endpoints = append(append([]*api.Endpoints(nil), in.Endpoints...),
 		endpointsOf("bench", "new", api.ProtocolTCP, 8080, "10.244.252.1", "10.244.252.2", "10.244.252.3"))
-	alternate(b, "new-service", serviceAdded)
+	return endpointChanged, serviceAdded
 }
 
 // syntheticServices makes n ClusterIP Services with 3 ready endpoints each.

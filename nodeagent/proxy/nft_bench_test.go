@@ -9,7 +9,6 @@ import (
 	"os"
 	"testing"
 
-	"kubelite/api"
 	"kubelite/nodeagent/proxy/nftables"
 )
 
@@ -222,17 +221,7 @@ func benchmarkNFTSync(b *testing.B, size int) {
 			}
 		})
 	}
-	// svc-0's endpoints are 10.244.0.1-3; one of them is replaced.
-	endpointChanged := in
-	endpointChanged.Endpoints = append([]*api.Endpoints{
-		changedObject(endpointsOf("bench", "svc-0", api.ProtocolTCP, 8080, "10.244.0.1", "10.244.0.2", "10.244.250.1")),
-	}, in.Endpoints[1:]...)
+	endpointChanged, serviceAdded := benchChanges(in)
 	alternate(b, "endpoint-change", endpointChanged)
-
-	serviceAdded := in
-	serviceAdded.Services = append(append([]*api.Service(nil), in.Services...),
-		clusterIPService("bench", "new", "10.96.250.1", tcpPort(80, 8080)))
-	serviceAdded.Endpoints = append(append([]*api.Endpoints(nil), in.Endpoints...),
-		endpointsOf("bench", "new", api.ProtocolTCP, 8080, "10.244.252.1", "10.244.252.2", "10.244.252.3"))
 	alternate(b, "new-service", serviceAdded)
 }
