@@ -15,10 +15,19 @@ import (
 	"kubelite/nodeagent/proxy/iptables/iptablestest"
 )
 
-// clusterState is the Services and Endpoints a scenario step changes.
+// clusterState is a cluster as the tests change it step by step.
 type clusterState struct {
 	services  map[string]*api.Service
 	endpoints map[string]*api.Endpoints
+	cidr      netip.Prefix
+}
+
+func newClusterState() *clusterState {
+	return &clusterState{
+		services:  make(map[string]*api.Service),
+		endpoints: make(map[string]*api.Endpoints),
+		cidr:      netip.MustParsePrefix("10.244.0.0/16"),
+	}
 }
 
 func (s *clusterState) input() RuleInput {
@@ -26,7 +35,7 @@ func (s *clusterState) input() RuleInput {
 		Services:    slices.Collect(maps.Values(s.services)),
 		Endpoints:   slices.Collect(maps.Values(s.endpoints)),
 		NodeName:    "node1",
-		ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16"),
+		ClusterCIDR: s.cidr,
 		LocalDNS:    netip.MustParseAddrPort("10.244.1.1:53"),
 	}
 }
@@ -34,6 +43,19 @@ func (s *clusterState) input() RuleInput {
 func (s *clusterState) setService(svc *api.Service) { s.services[svc.Namespace+"/"+svc.Name] = svc }
 func (s *clusterState) setEndpoints(eps *api.Endpoints) {
 	s.endpoints[eps.Namespace+"/"+eps.Name] = eps
+}
+
+// set stores a Service and, unless eps is nil, its Endpoints.
+func (s *clusterState) set(svc *api.Service, eps *api.Endpoints) {
+	s.setService(svc)
+	if eps != nil {
+		s.setEndpoints(eps)
+	}
+}
+
+// service returns a copy of a stored Service to change and set again.
+func (s *clusterState) service(key string) *api.Service {
+	return api.DeepCopy(s.services[key])
 }
 
 // scenarioStep is one change to the cluster; small says whether a partial
@@ -47,16 +69,14 @@ type scenarioStep struct {
 // syncScenario is a run of every kind of change a Service goes through,
 // starting from 20 Services with 3 endpoints each.
 func syncScenario() (*clusterState, []scenarioStep) {
-	state := &clusterState{services: map[string]*api.Service{}, endpoints: map[string]*api.Endpoints{}}
+	state := newClusterState()
 	for i := range 20 {
 		name := fmt.Sprintf("svc-%d", i)
 		state.setService(clusterIPService("default", name, fmt.Sprintf("10.96.1.%d", i+1), tcpPort(80, 8080)))
 		state.setEndpoints(endpointsOf("default", name, api.ProtocolTCP, 8080,
 			fmt.Sprintf("10.244.1.%d", 3*i+1), fmt.Sprintf("10.244.2.%d", 3*i+2), fmt.Sprintf("10.244.3.%d", 3*i+3)))
 	}
-	svc := func(s *clusterState, name string) *api.Service {
-		return api.DeepCopy(s.services["default/"+name])
-	}
+	svc := func(s *clusterState, name string) *api.Service { return s.service("default/" + name) }
 	steps := []scenarioStep{
 		{"an endpoint is added", func(s *clusterState) {
 			s.setEndpoints(endpointsOf("default", "svc-1", api.ProtocolTCP, 8080, "10.244.1.4", "10.244.2.5", "10.244.3.6", "10.244.3.99"))

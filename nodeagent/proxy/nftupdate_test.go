@@ -17,49 +17,6 @@ import (
 	"kubelite/nodeagent/proxy/nftables"
 )
 
-// nftState is a cluster as the tests change it step by step.
-type nftState struct {
-	services  map[string]*api.Service
-	endpoints map[string]*api.Endpoints
-	cidr      netip.Prefix
-}
-
-func newNFTState() *nftState {
-	return &nftState{
-		services:  make(map[string]*api.Service),
-		endpoints: make(map[string]*api.Endpoints),
-		cidr:      netip.MustParsePrefix("10.244.0.0/16"),
-	}
-}
-
-func (s *nftState) input() RuleInput {
-	var services []*api.Service
-	var endpoints []*api.Endpoints
-	for _, svc := range s.services {
-		services = append(services, svc)
-	}
-	for _, eps := range s.endpoints {
-		endpoints = append(endpoints, eps)
-	}
-	return RuleInput{
-		Services: services, Endpoints: endpoints, NodeName: "node1",
-		ClusterCIDR: s.cidr, LocalDNS: netip.MustParseAddrPort("10.244.1.1:53"),
-	}
-}
-
-// set stores a Service and, unless eps is nil, its Endpoints.
-func (s *nftState) set(svc *api.Service, eps *api.Endpoints) {
-	s.services[svc.Namespace+"/"+svc.Name] = svc
-	if eps != nil {
-		s.endpoints[eps.Namespace+"/"+eps.Name] = eps
-	}
-}
-
-// service returns a copy of a stored Service to change and set again.
-func (s *nftState) service(key string) *api.Service {
-	return api.DeepCopy(s.services[key])
-}
-
 // nftEndpoints lists ready addresses of a Service's ports; an address
 // "10.244.2.5@node2" is on node2, any other on node1 (this node).
 func nftEndpoints(namespace, name string, ports []api.EndpointPort, addrs ...string) *api.Endpoints {
@@ -86,15 +43,15 @@ func tcpEndpointPort(port int32) []api.EndpointPort {
 // nftStep is one change to the cluster.
 type nftStep struct {
 	name   string
-	change func(s *nftState)
+	change func(s *clusterState)
 }
 
 // nftScriptedSteps go through every kind of change the nftables mode
 // handles, from an empty cluster.
 func nftScriptedSteps() []nftStep {
-	web := func(s *nftState) *api.Service { return s.service("default/web") }
+	web := func(s *clusterState) *api.Service { return s.service("default/web") }
 	return []nftStep{
-		{"initial state", func(s *nftState) {
+		{"initial state", func(s *clusterState) {
 			s.set(clusterIPService("default", "web", "10.96.0.20", tcpPort(80, 8080)),
 				nftEndpoints("default", "web", tcpEndpointPort(8080), "10.244.1.2", "10.244.1.3", "10.244.2.2@node2"))
 			s.set(clusterIPService("kube-system", "kube-dns", "10.96.0.10",
@@ -104,100 +61,100 @@ func nftScriptedSteps() []nftStep {
 			s.set(nodePortService("default", "np", "10.96.0.22", 80, 80, 30100),
 				nftEndpoints("default", "np", tcpEndpointPort(80), "10.244.1.4", "10.244.2.4@node2"))
 		}},
-		{"endpoint added", func(s *nftState) {
+		{"endpoint added", func(s *clusterState) {
 			s.set(web(s), nftEndpoints("default", "web", tcpEndpointPort(8080), "10.244.1.2", "10.244.1.3", "10.244.1.9", "10.244.2.2@node2"))
 		}},
-		{"endpoint removed", func(s *nftState) {
+		{"endpoint removed", func(s *clusterState) {
 			s.set(web(s), nftEndpoints("default", "web", tcpEndpointPort(8080), "10.244.1.2", "10.244.1.9", "10.244.2.2@node2"))
 		}},
-		{"endpoint replaced", func(s *nftState) {
+		{"endpoint replaced", func(s *clusterState) {
 			s.set(web(s), nftEndpoints("default", "web", tcpEndpointPort(8080), "10.244.1.2", "10.244.1.10", "10.244.2.2@node2"))
 		}},
-		{"Service added", func(s *nftState) {
+		{"Service added", func(s *clusterState) {
 			s.set(clusterIPService("shop", "cart", "10.96.0.30", udpPort(9000, 9000)),
 				nftEndpoints("shop", "cart", []api.EndpointPort{{Port: 9000, Protocol: api.ProtocolUDP}}, "10.244.1.20", "10.244.2.20@node2"))
 		}},
-		{"port changed", func(s *nftState) {
+		{"port changed", func(s *clusterState) {
 			svc := web(s)
 			svc.Spec.Ports[0].Port = 8080
 			s.set(svc, nil)
 		}},
-		{"node port added", func(s *nftState) {
+		{"node port added", func(s *clusterState) {
 			svc := web(s)
 			svc.Spec.Type = api.ServiceTypeNodePort
 			svc.Spec.Ports[0].NodePort = 30200
 			s.set(svc, nil)
 		}},
-		{"type LoadBalancer with an IP", func(s *nftState) {
+		{"type LoadBalancer with an IP", func(s *clusterState) {
 			svc := web(s)
 			svc.Spec.Type = api.ServiceTypeLoadBalancer
 			svc.Status.LoadBalancer.Ingress = []api.LoadBalancerIngress{{IP: "192.168.56.210"}}
 			s.set(svc, nil)
 		}},
-		{"external IP added", func(s *nftState) {
+		{"external IP added", func(s *clusterState) {
 			svc := s.service("default/np")
 			svc.Spec.ExternalIPs = []string{"192.168.56.50"}
 			s.set(svc, nil)
 		}},
-		{"session affinity on", func(s *nftState) {
+		{"session affinity on", func(s *clusterState) {
 			svc := web(s)
 			svc.Spec.SessionAffinity = api.SessionAffinityClientIP
 			api.Default(svc)
 			s.set(svc, nil)
 		}},
-		{"affinity timeout changed", func(s *nftState) {
+		{"affinity timeout changed", func(s *clusterState) {
 			svc := web(s)
 			svc.Spec.SessionAffinityConfig.ClientIP.TimeoutSeconds = api.Ptr[int32](90)
 			s.set(svc, nil)
 		}},
-		{"endpoint replaced under affinity", func(s *nftState) {
+		{"endpoint replaced under affinity", func(s *clusterState) {
 			s.set(web(s), nftEndpoints("default", "web", tcpEndpointPort(8080), "10.244.1.2", "10.244.1.11", "10.244.2.2@node2"))
 		}},
-		{"session affinity off", func(s *nftState) {
+		{"session affinity off", func(s *clusterState) {
 			svc := web(s)
 			svc.Spec.SessionAffinity = api.SessionAffinityNone
 			svc.Spec.SessionAffinityConfig = nil
 			s.set(svc, nil)
 		}},
-		{"externalTrafficPolicy Local", func(s *nftState) {
+		{"externalTrafficPolicy Local", func(s *clusterState) {
 			svc := web(s)
 			svc.Spec.ExternalTrafficPolicy = api.TrafficPolicyLocal
 			s.set(svc, nil)
 		}},
-		{"no local endpoint left", func(s *nftState) {
+		{"no local endpoint left", func(s *clusterState) {
 			s.set(web(s), nftEndpoints("default", "web", tcpEndpointPort(8080), "10.244.2.2@node2", "10.244.2.3@node2"))
 		}},
-		{"internalTrafficPolicy Local without local endpoints", func(s *nftState) {
+		{"internalTrafficPolicy Local without local endpoints", func(s *clusterState) {
 			svc := s.service("default/np")
 			svc.Spec.InternalTrafficPolicy = api.Ptr(api.TrafficPolicyLocal)
 			s.set(svc, nftEndpoints("default", "np", tcpEndpointPort(80), "10.244.2.4@node2"))
 		}},
-		{"externalTrafficPolicy Cluster again", func(s *nftState) {
+		{"externalTrafficPolicy Cluster again", func(s *clusterState) {
 			svc := web(s)
 			svc.Spec.ExternalTrafficPolicy = api.TrafficPolicyCluster
 			s.set(svc, nil)
 		}},
-		{"no endpoints at all", func(s *nftState) {
+		{"no endpoints at all", func(s *clusterState) {
 			s.set(web(s), nftEndpoints("default", "web", nil))
 		}},
-		{"endpoints back", func(s *nftState) {
+		{"endpoints back", func(s *clusterState) {
 			s.set(web(s), nftEndpoints("default", "web", tcpEndpointPort(8080), "10.244.1.2", "10.244.2.2@node2"))
 		}},
-		{"two Services claim one external IP", func(s *nftState) {
+		{"two Services claim one external IP", func(s *clusterState) {
 			for _, name := range []string{"a", "b"} {
 				svc := clusterIPService("dup", name, "10.96.0."+map[string]string{"a": "41", "b": "42"}[name], tcpPort(80, 80))
 				svc.Spec.ExternalIPs = []string{"192.168.56.60"}
 				s.set(svc, nftEndpoints("dup", name, tcpEndpointPort(80), "10.244.1."+map[string]string{"a": "41", "b": "42"}[name]))
 			}
 		}},
-		{"the first of them goes", func(s *nftState) {
+		{"the first of them goes", func(s *clusterState) {
 			delete(s.services, "dup/a")
 		}},
-		{"Service removed", func(s *nftState) {
+		{"Service removed", func(s *clusterState) {
 			delete(s.services, "default/np")
 			delete(s.endpoints, "default/np")
 		}},
-		{"cluster CIDR changed", func(s *nftState) {
+		{"cluster CIDR changed", func(s *clusterState) {
 			s.cidr = netip.MustParsePrefix("10.200.0.0/16")
 		}},
 	}
@@ -219,14 +176,14 @@ func nftRandomSteps(seed uint64, n int) []nftStep {
 		}
 		return nftEndpoints("rand", svcName, tcpEndpointPort(port), addrs...)
 	}
-	steps := []nftStep{{"empty cluster", func(*nftState) {}}}
+	steps := []nftStep{{"empty cluster", func(*clusterState) {}}}
 	for i := range n {
 		var step nftStep
 		switch kind := r.IntN(9); kind {
 		case 0, 1: // a Service added or replaced, with endpoints
 			svcName, typ := name(), pick(api.ServiceTypeClusterIP, api.ServiceTypeNodePort, api.ServiceTypeLoadBalancer)
 			port, lb := int32(80+r.IntN(3)), fmt.Sprintf("192.168.56.%d", 100+r.IntN(4))
-			step = nftStep{"add " + svcName + " " + typ, func(s *nftState) {
+			step = nftStep{"add " + svcName + " " + typ, func(s *clusterState) {
 				n := int(svcName[3] - '0')
 				svc := clusterIPService("rand", svcName, ip(n), tcpPort(port, 8080))
 				if typ != api.ServiceTypeClusterIP {
@@ -241,14 +198,14 @@ func nftRandomSteps(seed uint64, n int) []nftStep {
 			}}
 		case 2: // a Service removed
 			svcName := name()
-			step = nftStep{"remove " + svcName, func(s *nftState) {
+			step = nftStep{"remove " + svcName, func(s *clusterState) {
 				delete(s.services, "rand/"+svcName)
 				delete(s.endpoints, "rand/"+svcName)
 			}}
 		default: // something about an existing Service changed
 			svcName, what := name(), pick("endpoints", "endpoints", "affinity", "external-local", "internal-local", "external-ip", "port")
 			seconds := []int32{10800, 60, 3600}[r.IntN(3)]
-			step = nftStep{what + " of " + svcName, func(s *nftState) {
+			step = nftStep{what + " of " + svcName, func(s *clusterState) {
 				svc := s.services["rand/"+svcName]
 				if svc == nil {
 					return
@@ -305,7 +262,7 @@ func TestNFTUpdateReachesTarget(t *testing.T) {
 		{"random-2", nftRandomSteps(2, 200)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			state := newNFTState()
+			state := newClusterState()
 			tc.steps[0].change(state)
 			prev := BuildNFTRules(state.input())
 			model := newNFTModel(prev)
@@ -336,7 +293,7 @@ func TestNFTUpdateReachesTarget(t *testing.T) {
 
 // An unchanged state needs no transaction at all, and reuses every fragment.
 func TestNFTUpdateWithoutChange(t *testing.T) {
-	state := newNFTState()
+	state := newClusterState()
 	for _, step := range nftScriptedSteps()[:5] {
 		step.change(state)
 	}
@@ -357,7 +314,7 @@ func TestNFTUpdateWithoutChange(t *testing.T) {
 // One replaced endpoint rewrites one Service chain, adds one endpoint chain
 // and deletes another; nothing else.
 func TestNFTUpdateEndpointChange(t *testing.T) {
-	state := newNFTState()
+	state := newClusterState()
 	steps := nftScriptedSteps()
 	steps[0].change(state)
 	prev := BuildNFTRules(state.input())
@@ -407,7 +364,7 @@ func TestNFTPartialSyncMatchesFull(t *testing.T) {
 			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 			partial := newNFTablesDataplane(partialNFT, logger)
 			ctx := context.Background()
-			state := newNFTState()
+			state := newClusterState()
 			for i, step := range tc.steps {
 				step.change(state)
 				in := state.input()
@@ -455,7 +412,7 @@ func TestNFTDataplane(t *testing.T) {
 	nft := &countingNFT{Interface: newNFTNamespace(t)}
 	d := newNFTablesDataplane(nft, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ctx := context.Background()
-	state := newNFTState()
+	state := newClusterState()
 	nftScriptedSteps()[0].change(state)
 	in := state.input()
 	rules := BuildNFTRules(in)
