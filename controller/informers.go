@@ -7,6 +7,7 @@ package controller
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -68,4 +69,13 @@ func (in *Informers) WaitForSync(ctx context.Context) bool {
 // and `get events`. Controllers take this interface; tests pass a fake.
 type EventRecorder interface {
 	Event(obj api.Object, eventType, reason, message string)
+}
+
+// Logger is the logger of the controller named name: logger (nil:
+// slog.Default()) with a "controller" field.
+func Logger(logger *slog.Logger, name string) *slog.Logger {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return logger.With("controller", name)
 }

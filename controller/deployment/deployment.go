@@ -51,11 +51,7 @@ type Controller struct {
 
 // New returns a Deployment controller that reads from inf and writes through c.
 func New(c *client.Client, inf *controller.Informers, rec controller.EventRecorder, cfg Config) *Controller {
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
-	logger = logger.With("controller", "deployment")
+	logger := controller.Logger(cfg.Logger, "deployment")
 	return &Controller{
 		client:      c,
 		deployments: inf.Deployments,

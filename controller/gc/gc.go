@@ -71,11 +71,7 @@ type Controller struct {
 // registers its handlers; call it before the informers run. It records no
 // Events (Kubernetes' collector does not either), so rec is unused.
 func New(c *client.Client, inf *controller.Informers, _ controller.EventRecorder, cfg Config) *Controller {
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
-	logger = logger.With("controller", ControllerName)
+	logger := controller.Logger(cfg.Logger, ControllerName)
 	gc := &Controller{
 		apiClient: c,
 		scheme:    api.NewScheme(),

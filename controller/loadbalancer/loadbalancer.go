@@ -64,11 +64,7 @@ type Controller struct {
 // New builds the controller and registers its handlers; call it before the
 // informers run. A bad pool is reported by Run.
 func New(c *client.Client, inf *controller.Informers, rec controller.EventRecorder, cfg Config) *Controller {
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
-	logger = logger.With("controller", ControllerName)
+	logger := controller.Logger(cfg.Logger, ControllerName)
 	ctrl := &Controller{
 		apiClient: c,
 		services:  inf.Services,

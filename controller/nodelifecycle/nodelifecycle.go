@@ -125,11 +125,7 @@ func New(c *client.Client, inf *controller.Informers, rec controller.EventRecord
 	if cfg.Clock == nil {
 		cfg.Clock = realClock{}
 	}
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
-	logger = logger.With("controller", ControllerName)
+	logger := controller.Logger(cfg.Logger, ControllerName)
 	ctrl := &Controller{
 		apiClient: c,
 		nodes:     inf.Nodes,

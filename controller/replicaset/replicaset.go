@@ -62,11 +62,7 @@ type Controller struct {
 
 // New returns a ReplicaSet controller that reads from inf and writes through c.
 func New(c *client.Client, inf *controller.Informers, rec controller.EventRecorder, cfg Config) *Controller {
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
-	logger = logger.With("controller", "replicaset")
+	logger := controller.Logger(cfg.Logger, "replicaset")
 	burst := cfg.BurstReplicas
 	if burst <= 0 {
 		burst = defaultBurstReplicas

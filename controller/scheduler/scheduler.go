@@ -64,11 +64,7 @@ type Controller struct {
 
 // New returns a scheduler that reads from inf and binds through c.
 func New(c *client.Client, inf *controller.Informers, rec controller.EventRecorder, cfg Config) *Controller {
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
-	logger = logger.With("controller", "scheduler")
+	logger := controller.Logger(cfg.Logger, "scheduler")
 	name := cfg.SchedulerName
 	if name == "" {
 		name = api.DefaultSchedulerName
