@@ -90,11 +90,7 @@ func StartNodes(t testing.TB, c *client.Client, count int, opts ...NodeOption) *
 	}
 	s.logger = s.logger.With("component", "simulated-nodes")
 	s.queue = workqueue.New(workqueue.WithLogger(s.logger))
-	s.pods.AddHandler(cache.Handler[*api.Pod]{
-		OnAdd:    s.enqueuePod,
-		OnUpdate: func(_, pod *api.Pod) { s.enqueuePod(pod) },
-		OnDelete: s.enqueuePod,
-	})
+	s.pods.AddHandler(cache.OnChange(s.enqueuePod))
 	for i := 1; i <= count; i++ {
 		if err := s.AddNode(t.Context(), fmt.Sprintf("node%d", i), nil); err != nil {
 			t.Fatal(err)

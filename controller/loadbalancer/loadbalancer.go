@@ -78,11 +78,7 @@ func New(c *client.Client, inf *controller.Informers, rec controller.EventRecord
 		ctrl.pool, ctrl.poolErr = ParsePool(cfg.Pool)
 	}
 	enqueue := func(svc *api.Service) { ctrl.queue.Add(cache.Key(svc)) }
-	inf.Services.AddHandler(cache.Handler[*api.Service]{
-		OnAdd:    enqueue,
-		OnUpdate: func(_, svc *api.Service) { enqueue(svc) },
-		OnDelete: enqueue,
-	})
+	inf.Services.AddHandler(cache.OnChange(enqueue))
 	return ctrl
 }
 

@@ -146,11 +146,7 @@ func New(c *client.Client, inf *controller.Informers, rec controller.EventRecord
 		ctrl.claims = newMemoryClaims()
 	}
 	enqueueNode := func(node *api.Node) { ctrl.queue.Add(node.Name) }
-	inf.Nodes.AddHandler(cache.Handler[*api.Node]{
-		OnAdd:    enqueueNode,
-		OnUpdate: func(_, node *api.Node) { enqueueNode(node) },
-		OnDelete: enqueueNode,
-	})
+	inf.Nodes.AddHandler(cache.OnChange(enqueueNode))
 	// A node's Lease in kube-node-lease has the node's name.
 	enqueueLease := func(lease *api.Lease) { ctrl.queue.Add(lease.Name) }
 	inf.Leases.AddHandler(cache.Handler[*api.Lease]{

@@ -27,6 +27,12 @@ type Handler[PT any] struct {
 	OnDelete func(obj PT)
 }
 
+// OnChange is the handler of a controller that only needs to know which
+// object changed, however (added, updated or deleted): f gets the object.
+func OnChange[PT any](f func(obj PT)) Handler[PT] {
+	return Handler[PT]{OnAdd: f, OnUpdate: func(_, obj PT) { f(obj) }, OnDelete: f}
+}
+
 // Option tunes an Informer.
 type Option func(*settings)
 
