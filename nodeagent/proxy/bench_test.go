@@ -41,24 +41,28 @@ func BenchmarkSync(b *testing.B) {
 	}
 }
 
-// benchNode is one node namespace with the proxier's iptables dataplane.
+// benchNode is one node namespace with a dataplane of either mode, and
+// the raw command (iptables-restore, nft -f) its figures are compared with.
 type benchNode struct {
 	b   *testing.B
-	ipt *iptables.Runner
-	dp  *iptablesDataplane
+	dp  dataplane
+	raw func(context.Context, []byte) error
 	// memo, as the Proxier keeps one: only changed Services' ports are
 	// worked out again.
 	memo portsMemo
 }
 
+// newBenchNode is a fresh node in iptables mode, with backend.
 func newBenchNode(b *testing.B, backend iptables.Backend) *benchNode {
 	l := newLab(b, false)
 	ipt, err := iptables.NewWithBackend(nsPath(l.node), backend)
 	if err != nil {
 		b.Fatal(err)
 	}
-	return &benchNode{b: b, ipt: ipt, dp: newIPTablesDataplane(ipt, slog.New(slog.NewTextHandler(io.Discard, nil)))}
+	return &benchNode{b: b, dp: newIPTablesDataplane(ipt, benchLogger), raw: ipt.Restore}
 }
+
+var benchLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func (n *benchNode) sync(in RuleInput, full bool) syncStats {
 	var ports []servicePort
@@ -70,8 +74,9 @@ func (n *benchNode) sync(in RuleInput, full bool) syncStats {
 	return stats
 }
 
-func (n *benchNode) restore(text []byte) {
-	if err := n.ipt.Restore(context.Background(), text); err != nil {
+// write is the baseline: text through the raw command.
+func (n *benchNode) write(text []byte) {
+	if err := n.raw(context.Background(), text); err != nil {
 		n.b.Fatal(err)
 	}
 }
@@ -104,7 +109,7 @@ func benchmarkSync(b *testing.B, backend iptables.Backend, size int) {
 			b.StopTimer()
 			node := newBenchNode(b, backend)
 			b.StartTimer()
-			node.restore(full)
+			node.write(full)
 		}
 	})
 
@@ -118,7 +123,7 @@ func benchmarkSync(b *testing.B, backend iptables.Backend, size int) {
 	})
 	b.Run("raw-full-restore", func(b *testing.B) {
 		for b.Loop() {
-			node.restore(full)
+			node.write(full)
 		}
 	})
 
@@ -146,11 +151,11 @@ func benchmarkSync(b *testing.B, backend iptables.Backend, size int) {
 			}
 			i := 0
 			for b.Loop() {
-				node.restore(texts[i%2])
+				node.write(texts[i%2])
 				i++
 			}
 			if i%2 == 1 {
-				node.restore(texts[1])
+				node.write(texts[1])
 			}
 		})
 	}

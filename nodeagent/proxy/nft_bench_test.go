@@ -3,8 +3,6 @@ package proxy
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/netip"
 	"os"
 	"testing"
@@ -42,39 +40,14 @@ func BenchmarkNFTSync(b *testing.B) {
 	}
 }
 
-// nftBenchNode is one node namespace with the nftables dataplane.
-type nftBenchNode struct {
-	b   *testing.B
-	nft *nftables.Runner
-	dp  *nftablesDataplane
-	// memo, as the Proxier keeps one: only changed Services' ports are
-	// worked out again.
-	memo portsMemo
-}
-
-func newNFTBenchNode(b *testing.B) *nftBenchNode {
+// newNFTBenchNode is a fresh node in nftables mode.
+func newNFTBenchNode(b *testing.B) *benchNode {
 	l := newLab(b, false)
 	nft, err := nftables.New(nsPath(l.node))
 	if err != nil {
 		b.Fatal(err)
 	}
-	return &nftBenchNode{b: b, nft: nft, dp: newNFTablesDataplane(nft, slog.New(slog.NewTextHandler(io.Discard, nil)))}
-}
-
-func (n *nftBenchNode) sync(in RuleInput, full bool) syncStats {
-	var ports []servicePort
-	ports, n.memo = servicePortsMemo(in, n.memo)
-	stats, err := n.dp.sync(context.Background(), in, ports, full)
-	if err != nil {
-		n.b.Fatal(err)
-	}
-	return stats
-}
-
-func (n *nftBenchNode) apply(script []byte) {
-	if err := n.nft.Apply(context.Background(), script); err != nil {
-		n.b.Fatal(err)
-	}
+	return &benchNode{b: b, dp: newNFTablesDataplane(nft, benchLogger), raw: nft.Apply}
 }
 
 func benchmarkNFTSync(b *testing.B, size int) {
@@ -119,7 +92,7 @@ func benchmarkNFTSync(b *testing.B, size int) {
 			b.StopTimer()
 			node := newNFTBenchNode(b)
 			b.StartTimer()
-			node.apply(full)
+			node.write(full)
 		}
 	})
 
@@ -133,7 +106,7 @@ func benchmarkNFTSync(b *testing.B, size int) {
 	})
 	b.Run("raw-full-apply", func(b *testing.B) {
 		for b.Loop() {
-			node.apply(full)
+			node.write(full)
 		}
 	})
 	b.Run("raw-full-flush", func(b *testing.B) {
@@ -146,7 +119,7 @@ func benchmarkNFTSync(b *testing.B, size int) {
 		}
 		script = append(script, rules.Bytes()...)
 		for b.Loop() {
-			node.apply(script)
+			node.write(script)
 		}
 	})
 	node.sync(in, true)
@@ -205,18 +178,18 @@ func benchmarkNFTSync(b *testing.B, size int) {
 			cleanups := [][]byte{forwardCleanup.Bytes(), backCleanup.Bytes()}
 			i := 0
 			for b.Loop() {
-				node.apply(scripts[i%2])
+				node.write(scripts[i%2])
 				b.StopTimer()
 				if len(cleanups[i%2]) > 0 {
-					node.apply(cleanups[i%2])
+					node.write(cleanups[i%2])
 				}
 				b.StartTimer()
 				i++
 			}
 			if i%2 == 1 {
-				node.apply(scripts[1])
+				node.write(scripts[1])
 				if len(cleanups[1]) > 0 {
-					node.apply(cleanups[1])
+					node.write(cleanups[1])
 				}
 			}
 		})
